@@ -1,0 +1,87 @@
+// The storage contract: every piece of state the issuer keeps goes through it.
+//
+// Two backends implement it: `adapters/sqlite.ts` (node:sqlite, the zero-setup default, one
+// process) and `adapters/redis.ts` (ioredis, shared by many processes). One contract suite
+// (`test/storage_contract.test.ts`) runs the same cases against both.
+//
+// The first half is oidc-provider's adapter interface (see the library's memory adapter): one
+// `ModelAdapter` per model name (Session, AccessToken, Client, Grant, Interaction, ...). The
+// second half is the project's own data: small JSON documents (tenant settings, signing keys,
+// cookie keys) and counters (rate limits).
+
+/** What oidc-provider stores for one entity. Opaque to the store, but for the index fields. */
+export type AdapterPayload = {
+  /** Set by `consume`: epoch seconds. */
+  consumed?: number;
+  /** Indexed for `revokeByGrantId` on grantable models. */
+  grantId?: string;
+  /** Sessions are also found by uid. */
+  uid?: string;
+  /** Device flow codes are also found by user code. */
+  userCode?: string;
+  [key: string]: unknown;
+};
+
+/** oidc-provider's adapter interface for one model. */
+export interface ModelAdapter {
+  /**
+   * Insert or replace. `expiresIn` (seconds) sets an expiry after which `find*` no longer
+   * returns the entity; without it the entity does not expire (clients, for instance).
+   */
+  upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<AdapterPayload | undefined>;
+  /** Sessions only: find by `payload.uid`. */
+  findByUid(uid: string): Promise<AdapterPayload | undefined>;
+  /** Device codes only: find by `payload.userCode`. */
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined>;
+  /** Atomically mark as consumed (`payload.consumed = now`), keeping the expiry. */
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  /** Remove every entity of every grantable model that carries this grantId. */
+  revokeByGrantId(grantId: string): Promise<void>;
+}
+
+/** Models whose entities carry a grantId and fall with `revokeByGrantId`. */
+export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+/** A JSON value as stored in the project's own documents. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface Store {
+  /** Which backend this is, for logs and /readyz. */
+  readonly kind: 'sqlite' | 'redis';
+
+  /** The adapter for one oidc-provider model. Cheap; may be called per request. */
+  adapterFor(model: string): ModelAdapter;
+
+  /** How many clients are stored (for the registration cap). */
+  countClients(): Promise<number>;
+
+  /** A project document (tenant settings, keys), or undefined. */
+  getDocument(name: string): Promise<Json | undefined>;
+  /** Write a project document, replacing it. Documents never expire. */
+  putDocument(name: string, value: Json): Promise<void>;
+  /**
+   * Write only if absent; return what is stored afterwards (the given value, or the one that
+   * won a race with another instance). Used to generate signing keys exactly once.
+   */
+  putDocumentIfAbsent(name: string, value: Json): Promise<Json>;
+
+  /**
+   * Add `by` to a counter that expires `ttlSeconds` after it was created (a fixed window),
+   * and return the new value. Atomic across instances sharing the backend.
+   */
+  increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
+
+  /** Resolves when the backend answers; rejects otherwise. */
+  ping(): Promise<void>;
+  /** Release connections and timers. The store is unusable afterwards. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,273 @@
+// Configuration: one typed object, built from config/default.yaml, then the file named by
+// CONFIG_FILE, then environment overrides; validated once, every problem listed by its path.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const absoluteUri = z.string().refine((value) => {
+  try {
+    return new URL(value).protocol.length > 1;
+  } catch {
+    return false;
+  }
+}, 'must be an absolute URI');
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL');
+
+const scopeName = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token (no spaces or quotes)');
+
+export const SCRYPT_PREFIX = 'scrypt$';
+
+const apiSchema = z.strictObject({
+  identifier: absoluteUri,
+  name: z.string().min(1).max(200),
+  scopes: z.array(scopeName).default([]),
+  token_lifetime: z.number().int().min(60).max(2_592_000).default(7200),
+});
+
+const clientSchema = z.strictObject({
+  client_id: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -'),
+  client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
+  name: z.string().min(1).max(200),
+  grant_types: z.array(z.enum(['client_credentials', 'authorization_code', 'implicit', 'refresh_token'])).min(1).default(['client_credentials']),
+  response_types: z.array(z.enum(['code', 'id_token', 'id_token token', 'token', 'code id_token', 'code token', 'code id_token token', 'none'])).default([]),
+  redirect_uris: z.array(httpUrl).default([]),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+});
+
+const clientGrantSchema = z.strictObject({
+  client_id: z.string().min(1),
+  // The Management API may be named by its path alone, so the file holds when the issuer changes.
+  audience: z.union([z.literal('/api/v2/'), absoluteUri]),
+  scope: z.array(scopeName).default([]),
+});
+
+const userSchema = z.strictObject({
+  email: z.email(),
+  password: z.string().min(8, 'must be at least 8 characters'),
+  name: z.string().max(200).optional(),
+  sub: z.string().min(1).max(255).optional(),
+  email_verified: z.boolean().default(true),
+});
+
+const configSchema = z.strictObject({
+  env: z.enum(['development', 'production', 'test']).default('development'),
+  issuer: httpUrl.refine((value) => value.endsWith('/'), 'must end with a slash, like Auth0 issuers (http://localhost:3000/)'),
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.string().min(1).default('0.0.0.0'),
+  proxy: z.boolean().default(false),
+  storage: z.strictObject({
+    sqlite_file: z.string().min(1).default('.data/issuer.sqlite'),
+    redis_url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').nullish(),
+    redis_prefix: z.string().max(64).default('issuer:'),
+  }),
+  keys: z.strictObject({
+    jwks_file: z.string().min(1).nullish(),
+  }).default({}),
+  cookies: z.strictObject({
+    keys: z.array(z.string().min(32, 'must be at least 32 characters')).nullish(),
+  }).default({}),
+  tenant: z.strictObject({
+    flags: z.strictObject({
+      enable_dynamic_client_registration: z.boolean().default(false),
+    }).default({ enable_dynamic_client_registration: false }),
+  }).default({ flags: { enable_dynamic_client_registration: false } }),
+  apis: z.array(apiSchema).default([]),
+  clients: z.array(clientSchema).default([]),
+  client_grants: z.array(clientGrantSchema).default([]),
+  users: z.array(userSchema).default([]),
+  registration: z.strictObject({
+    rate_limit: z.strictObject({
+      per_second: z.number().positive().max(100_000).default(5),
+      burst: z.number().int().min(1).max(100_000).default(5),
+    }).default({ per_second: 5, burst: 5 }),
+    max_clients: z.number().int().min(0).default(10_000),
+    max_body_bytes: z.number().int().min(1024).max(1_048_576).default(32_768),
+  }).default({ rate_limit: { per_second: 5, burst: 5 }, max_clients: 10_000, max_body_bytes: 32_768 }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).default({ level: 'info' }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ApiConfig = Config['apis'][number];
+export type ClientConfig = Config['clients'][number];
+export type UserConfig = Config['users'][number];
+
+/** Environment variables that override a config path (they mirror the path's last segment). */
+export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'string' | 'number' | 'boolean' }>> = {
+  NODE_ENV: { path: ['env'], type: 'string' },
+  ISSUER: { path: ['issuer'], type: 'string' },
+  PORT: { path: ['port'], type: 'number' },
+  HOST: { path: ['host'], type: 'string' },
+  PROXY: { path: ['proxy'], type: 'boolean' },
+  SQLITE_FILE: { path: ['storage', 'sqlite_file'], type: 'string' },
+  REDIS_URL: { path: ['storage', 'redis_url'], type: 'string' },
+  REDIS_PREFIX: { path: ['storage', 'redis_prefix'], type: 'string' },
+  JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
+  LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+};
+
+type Tree = Record<string, unknown>;
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Maps merge key by key; anything else (lists included) in `over` replaces `base`. */
+export function mergeConfig(base: unknown, over: unknown): unknown {
+  if (!isTree(base) || !isTree(over)) return over === undefined ? base : over;
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = mergeConfig(base[key], value);
+  return out;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  }
+  return out || '(root)';
+}
+
+/** Parse a YAML document; a syntax error or a non-map document is a ConfigError naming the file. */
+export function parseConfigYaml(text: string, source: string): Tree {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (error) {
+    throw new ConfigError([`${source}: not valid YAML: ${(error as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isTree(doc)) throw new ConfigError([`${source}: must be a YAML map at the top level`]);
+  return doc;
+}
+
+function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Tree {
+  const out: Tree = {};
+  for (const [name, { path, type }] of Object.entries(ENV_OVERRIDES)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (type === 'number') {
+      value = Number(raw);
+      if (!Number.isFinite(value)) problems.push(`${name}: must be a number`);
+    } else if (type === 'boolean') {
+      if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}: must be true or false`);
+      value = raw === 'true' || raw === '1';
+    }
+    let node = out;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Tree;
+    node[path.at(-1)!] = value;
+  }
+  return out;
+}
+
+// Values shipped in config/default.yaml so that `npm start` works on a laptop; production refuses them.
+const EXAMPLE_SECRETS = new Set(['alice-password-1', 'bob-password-1', 'a-long-random-secret']);
+
+function productionProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const issuer = new URL(config.issuer);
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname);
+  if (issuer.protocol === 'http:' && !local) problems.push('issuer: production requires an https issuer (http is only for localhost)');
+  if (!config.cookies.keys?.length) problems.push('cookies.keys: production requires cookie keys set in the configuration (generated keys are for development)');
+  config.users.forEach((user, i) => {
+    if (EXAMPLE_SECRETS.has(user.password)) problems.push(`users[${i}].password: the example password is refused in production`);
+  });
+  config.clients.forEach((client, i) => {
+    if (client.client_secret && EXAMPLE_SECRETS.has(client.client_secret)) problems.push(`clients[${i}].client_secret: the example secret is refused in production`);
+  });
+  return problems;
+}
+
+function crossProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const clientIds = new Set<string>();
+  config.clients.forEach((client, i) => {
+    if (clientIds.has(client.client_id)) problems.push(`clients[${i}].client_id: duplicate client_id ${client.client_id}`);
+    clientIds.add(client.client_id);
+    const auth = client.token_endpoint_auth_method ?? 'client_secret_basic';
+    if (auth !== 'none' && !client.client_secret) problems.push(`clients[${i}].client_secret: required unless token_endpoint_auth_method is none`);
+    if (client.grant_types.some((g) => g === 'implicit' || g === 'authorization_code') && client.redirect_uris.length === 0) {
+      problems.push(`clients[${i}].redirect_uris: required for implicit and authorization_code clients`);
+    }
+  });
+  const identifiers = new Set<string>();
+  config.apis.forEach((api, i) => {
+    if (identifiers.has(api.identifier)) problems.push(`apis[${i}].identifier: duplicate identifier ${api.identifier}`);
+    identifiers.add(api.identifier);
+  });
+  const managementAudience = new URL('api/v2/', config.issuer).href;
+  config.client_grants.forEach((grant, i) => {
+    if (!clientIds.has(grant.client_id)) problems.push(`client_grants[${i}].client_id: no client ${grant.client_id} in clients`);
+    if (grant.audience !== managementAudience && !identifiers.has(grant.audience)) {
+      problems.push(`client_grants[${i}].audience: must be an identifier from apis or the Management API ${managementAudience}`);
+    }
+  });
+  const emails = new Set<string>();
+  config.users.forEach((user, i) => {
+    const email = user.email.toLowerCase();
+    if (emails.has(email)) problems.push(`users[${i}].email: duplicate email ${user.email}`);
+    emails.add(email);
+    if (user.password.startsWith(SCRYPT_PREFIX) && user.password.split('$').length !== 6) {
+      problems.push(`users[${i}].password: a scrypt hash has the form scrypt$N$r$p$salt$hash (see npm run hash-password)`);
+    }
+  });
+  return problems;
+}
+
+/** Validate a merged tree into a Config; throws ConfigError listing every problem by path. */
+export function parseConfig(tree: unknown): Config {
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
+  }
+  const config = result.data;
+  for (const grant of config.client_grants) grant.audience = new URL(grant.audience, config.issuer).href;
+  const problems = [...crossProblems(config), ...(config.env === 'production' ? productionProblems(config) : [])];
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+function readFile(path: string, label: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${label}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
+  }
+}
+
+/** Load the configuration: default file, then CONFIG_FILE, then the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaultFile = DEFAULT_CONFIG_FILE): Config {
+  let tree: unknown = parseConfigYaml(readFile(defaultFile, 'default configuration'), defaultFile);
+  if (env.CONFIG_FILE) tree = mergeConfig(tree, parseConfigYaml(readFile(env.CONFIG_FILE, 'CONFIG_FILE'), env.CONFIG_FILE));
+  const problems: string[] = [];
+  tree = mergeConfig(tree, envOverrides(env, problems));
+  if (problems.length) throw new ConfigError(problems);
+  return parseConfig(tree);
+}
+
+/** The Management API's audience, `<issuer>api/v2/`. */
+export function managementAudience(config: Pick<Config, 'issuer'>): string {
+  return new URL('api/v2/', config.issuer).href;
+}

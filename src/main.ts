@@ -1,0 +1,83 @@
+// The composition root: config → store → app → listen; signals. The only module that reads
+// process.env, opens sockets and creates storage clients.
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+
+import { ConfigError, loadConfig } from './config.ts';
+import type { Config } from './config.ts';
+import { createApp } from './app.ts';
+import type { Store } from '../adapters/contract.ts';
+import { createRedisStore } from '../adapters/redis.ts';
+import { createSqliteStore } from '../adapters/sqlite.ts';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function createStore(config: Config): Store {
+  const { redis_url: redisUrl, redis_prefix: prefix, sqlite_file: file } = config.storage;
+  if (redisUrl) {
+    const client = new Redis(redisUrl, {
+      // Fail fast while Redis is away instead of queueing requests without bound.
+      maxRetriesPerRequest: 2,
+      commandTimeout: 1500,
+      enableOfflineQueue: true,
+      enableAutoPipelining: true,
+      lazyConnect: false,
+    });
+    return createRedisStore({ client, prefix });
+  }
+  return createSqliteStore({ file });
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function start(logger: Logger): Promise<void> {
+  const config = loadConfig(process.env);
+  logger.level = config.log.level;
+  const store = createStore(config);
+  const { app } = await createApp({ config, store, logger });
+  const server = createServer(app.callback());
+  await listen(server, config.port, config.host);
+  logger.info({ issuer: config.issuer, port: config.port, store: store.kind, env: config.env }, `issuer ready at ${config.issuer}`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const forced = setTimeout(() => {
+      logger.warn('requests still in flight after the grace period; closing them');
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    forced.unref();
+    server.closeIdleConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    clearTimeout(forced);
+    await store.close();
+    logger.info('stopped');
+    process.exitCode = 0;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+start(logger).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    logger.fatal({ err: error }, 'the issuer could not start');
+  }
+  process.exit(1);
+});

@@ -1,0 +1,205 @@
+// The one configured oidc-provider instance: Auth0's paths, the store as adapter, our keys,
+// accounts, pages and resource servers. OAuth and OIDC logic stays in the library.
+import { createHash } from 'node:crypto';
+
+import Provider, { errors } from 'oidc-provider';
+import type { ClientMetadata, Configuration, KoaContextWithOIDC, ResourceServer, ResponseType } from 'oidc-provider';
+
+import type { Config } from '../config.ts';
+import { managementAudience } from '../config.ts';
+import type { Store } from '../../adapters/contract.ts';
+import type { Accounts } from './accounts.ts';
+import type { SigningKeys } from './keys.ts';
+import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
+
+/** Auth0's endpoint paths, relative to the issuer. */
+export const AUTH0_ROUTES = {
+  authorization: '/authorize',
+  token: '/oauth/token',
+  userinfo: '/userinfo',
+  jwks: '/.well-known/jwks.json',
+  revocation: '/oauth/revoke',
+  end_session: '/v2/logout',
+  registration: '/oidc/register',
+  pushed_authorization_request: '/oauth/par',
+} as const;
+
+export const INTERACTION_PATH = '/u/';
+
+/** OIDC scopes and the claims they release, as Auth0 does. */
+export const OIDC_CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'nickname', 'updated_at'],
+  email: ['email', 'email_verified'],
+};
+
+export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
+
+export type ProviderDeps = {
+  config: Config;
+  store: Store;
+  accounts: Accounts;
+  signingKeys: SigningKeys;
+  cookieKeys: string[];
+};
+
+/** The id of the grant that remembers one user's consent for one client, across sessions. */
+export function consentGrantId(accountId: string, clientId: string): string {
+  return createHash('sha256').update(`${accountId}\0${clientId}`).digest('base64url');
+}
+
+type Grant = InstanceType<Provider['Grant']>;
+
+/** The user's remembered grant for this client: the session's, else the one under the well-known id. */
+export async function findConsentGrant(provider: Provider, accountId: string, clientId: string, grantId?: string): Promise<Grant | undefined> {
+  const grant = await provider.Grant.find(grantId ?? consentGrantId(accountId, clientId));
+  return grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined;
+}
+
+export function newConsentGrant(provider: Provider, accountId: string, clientId: string): Grant {
+  const grant = new provider.Grant({ accountId, clientId });
+  grant.jti = consentGrantId(accountId, clientId);
+  return grant;
+}
+
+function staticClients(config: Config): ClientMetadata[] {
+  return config.clients.map((client) => {
+    const implied: ResponseType[] = [
+      ...(client.grant_types.includes('authorization_code') ? (['code'] as const) : []),
+      ...(client.grant_types.includes('implicit') ? (['id_token token', 'id_token'] as const) : []),
+    ];
+    const responseTypes = client.response_types.length ? (client.response_types as ResponseType[]) : implied;
+    return {
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      client_name: client.name,
+      grant_types: client.grant_types,
+      response_types: responseTypes,
+      redirect_uris: client.redirect_uris,
+      token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    };
+  });
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, store, accounts, signingKeys, cookieKeys } = deps;
+  const firstParty = new Set(config.clients.map((c) => c.client_id));
+  const apis = new Map(config.apis.map((api) => [api.identifier, api]));
+  const mgmtAudience = managementAudience(config);
+
+  function grantedScopes(clientId: string, audience: string): string[] | undefined {
+    const grant = config.client_grants.find((g) => g.client_id === clientId && g.audience === audience);
+    return grant?.scope;
+  }
+
+  async function getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: InstanceType<Provider['Client']>): Promise<ResourceServer> {
+    const machine = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
+    if (indicator === mgmtAudience) {
+      const scopes = machine ? grantedScopes(client.clientId, indicator) : undefined;
+      if (!scopes) throw new errors.InvalidTarget('the Management API is only available to clients granted access to it');
+      return { scope: scopes.join(' '), audience: indicator, accessTokenTTL: MANAGEMENT_TOKEN_LIFETIME, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+    }
+    const api = apis.get(indicator);
+    if (!api) throw new errors.InvalidTarget(`unknown audience: ${indicator} is not an API of this issuer`);
+    const scopes = machine ? grantedScopes(client.clientId, indicator) : api.scopes;
+    if (!scopes) throw new errors.InvalidTarget(`this client is not granted access to ${indicator}`);
+    return { scope: scopes.join(' '), audience: indicator, accessTokenTTL: api.token_lifetime, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+  }
+
+  const configuration: Configuration = {
+    adapter: (name: string) => store.adapterFor(name),
+    clients: staticClients(config),
+    jwks: signingKeys as Configuration['jwks'],
+    cookies: { keys: cookieKeys },
+    routes: AUTH0_ROUTES,
+    claims: OIDC_CLAIMS,
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    extraParams: ['audience'],
+    conformIdTokenClaims: false,
+    responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
+    features: {
+      devInteractions: { enabled: false },
+      registration: { enabled: true, initialAccessToken: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = logoutPage(form);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = loggedOutPage(ctx.oidc.client?.clientName);
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        // Auth0 names the API with `audience`; the library with `resource` (RFC 8707).
+        async defaultResource(ctx) {
+          const audience = ctx.oidc.params?.audience;
+          return typeof audience === 'string' && audience ? audience : undefined;
+        },
+        getResourceServerInfo,
+        async useGrantedResource() {
+          return true;
+        },
+      },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}`,
+    },
+    async findAccount(_ctx, sub) {
+      const account = accounts.find(sub);
+      if (!account) return undefined;
+      return {
+        accountId: account.sub,
+        async claims() {
+          return { sub: account.sub, email: account.email, email_verified: account.email_verified, name: account.name, nickname: account.email.split('@')[0] };
+        },
+      };
+    },
+    async loadExistingGrant(ctx) {
+      const client = ctx.oidc.client!;
+      const accountId = ctx.oidc.session!.accountId!;
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(client.clientId);
+      const existing = await findConsentGrant(ctx.oidc.provider, accountId, client.clientId, grantId);
+      // Third-party clients get what the user consented to (the consent prompt asks for the rest);
+      // clients declared by ops are first-party: what they ask for is granted without a page.
+      if (!firstParty.has(client.clientId)) return existing;
+      const grant = existing ?? newConsentGrant(ctx.oidc.provider, accountId, client.clientId);
+      grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));
+      if (ctx.oidc.claims) grant.addOIDCClaims(Object.keys({ ...ctx.oidc.claims.id_token, ...ctx.oidc.claims.userinfo }));
+      for (const [indicator, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        grant.addResourceScope(indicator, [...ctx.oidc.requestParamScopes].filter((s) => server.scopes.has(s)).join(' '));
+      }
+      await grant.save();
+      return grant;
+    },
+    clientBasedCORS(ctx) {
+      // /userinfo is called from browser apps with a Bearer token and no cookies.
+      return ctx.oidc.route === 'userinfo';
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = errorPage({ error: out.error, description: out.error_description });
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 7200,
+      AuthorizationCode: 60,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? MANAGEMENT_TOKEN_LIFETIME,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+      IdToken: 36_000,
+      Interaction: 3600,
+      RefreshToken: 30 * 86_400,
+      Session: 3 * 86_400,
+      Grant: 365 * 86_400,
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.proxy;
+  return provider;
+}
