@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { ALICE, startIssuer } from './support/issuer.ts';
+import type { RunningIssuer } from './support/issuer.ts';
+import { loginAndConsent, redirectParams, UserAgent } from './support/user_agent.ts';
+
+const SPA_CALLBACK = 'https://spa.example.com/callback';
+
+function authorizeUrl(issuer: RunningIssuer, clientId: string, redirectUri: string, extra: Record<string, string> = {}): string {
+  const url = new URL('authorize', issuer.url);
+  url.search = new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'id_token token', scope: 'openid profile email', nonce: 'n-1', state: 's-1', ...extra }).toString();
+  return url.href;
+}
+
+describe('login and consent pages', () => {
+  let issuer: RunningIssuer;
+
+  before(async () => {
+    issuer = await startIssuer({
+      overrides: {
+        tenant: { flags: { enable_dynamic_client_registration: true } },
+        clients: [{ client_id: 'first-party-spa', name: 'First-party SPA', grant_types: ['implicit'], token_endpoint_auth_method: 'none', redirect_uris: [SPA_CALLBACK] }],
+        client_grants: [],
+      },
+    });
+  });
+  after(() => issuer.close());
+
+  test('the login page is HTML with email and password fields and names the client', async () => {
+    const agent = new UserAgent(issuer.url);
+    const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(page.body, /<input[^>]*name="email"/);
+    assert.match(page.body, /<input[^>]*name="password"[^>]*type="password"|<input[^>]*type="password"[^>]*name="password"/);
+    assert.match(page.body, /First-party SPA/);
+    assert.doesNotMatch(page.body, /<script/i);
+  });
+
+  test('a wrong password shows the form again with a message that does not say which part was wrong', async () => {
+    const agent = new UserAgent(issuer.url);
+    const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+    for (const credentials of [{ email: ALICE.email, password: 'not-her-password' }, { email: 'nobody@example.com', password: ALICE.password }]) {
+      const again = await agent.submit(UserAgent.formAction(page.body), credentials);
+      assert.equal(again.status, 401);
+      assert.match(again.body, /Wrong email or password\./);
+      assert.match(again.body, /name="password"/);
+      assert.doesNotMatch(again.body, new RegExp(credentials.password));
+    }
+  });
+
+  test('a first-party client gets tokens after login, without a consent page', async () => {
+    const agent = new UserAgent(issuer.url);
+    const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+    const step = await agent.submit(UserAgent.formAction(page.body), { email: ALICE.email, password: ALICE.password });
+    assert.equal(step.status, 303);
+    assert.ok(step.location?.startsWith(`${SPA_CALLBACK}#`), step.location);
+    const params = redirectParams(step.location);
+    assert.ok(params.get('access_token'));
+    assert.ok(params.get('id_token'));
+    assert.equal(params.get('state'), 's-1');
+  });
+
+  test('a registered (third-party) client needs consent once per user; deny gives access_denied', async () => {
+    const registered = await fetch(new URL('oidc/register', issuer.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Third-party app', redirect_uris: ['https://third.example.com/cb'], response_types: ['id_token token'], grant_types: ['implicit'], token_endpoint_auth_method: 'none' }),
+    });
+    assert.equal(registered.status, 201, await registered.clone().text());
+    const { client_id: clientId } = (await registered.json()) as { client_id: string };
+
+    const denying = new UserAgent(issuer.url);
+    const deniedPage = await denying.navigate(authorizeUrl(issuer, clientId, 'https://third.example.com/cb'));
+    const consentPage = await denying.submit(UserAgent.formAction(deniedPage.body), { email: ALICE.email, password: ALICE.password });
+    assert.equal(consentPage.status, 200);
+    assert.match(consentPage.body, /Third-party app/);
+    assert.match(consentPage.body, /<code>email<\/code>/);
+    const denied = await denying.submit(UserAgent.formAction(consentPage.body), { decision: 'deny' });
+    assert.equal(redirectParams(denied.location).get('error'), 'access_denied');
+    assert.equal(redirectParams(denied.location).get('state'), 's-1');
+
+    const allowing = new UserAgent(issuer.url);
+    const allowed = await loginAndConsent(allowing, await allowing.navigate(authorizeUrl(issuer, clientId, 'https://third.example.com/cb')), ALICE);
+    assert.ok(redirectParams(allowed.location).get('access_token'), allowed.location);
+
+    // A new browser (new session) logs in again but is not asked for consent a second time.
+    const later = new UserAgent(issuer.url);
+    const page = await later.navigate(authorizeUrl(issuer, clientId, 'https://third.example.com/cb', { state: 's-2', nonce: 'n-2' }));
+    const step = await later.submit(UserAgent.formAction(page.body), { email: ALICE.email, password: ALICE.password });
+    assert.equal(step.status, 303, step.body.slice(0, 300));
+    assert.equal(redirectParams(step.location).get('state'), 's-2');
+    assert.ok(redirectParams(step.location).get('access_token'));
+  });
+
+  test('an interaction page without its cookie is refused with an error page', async () => {
+    const agent = new UserAgent(issuer.url);
+    const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+    const stranger = new UserAgent(issuer.url);
+    const step = await stranger.submit(UserAgent.formAction(page.body), { email: ALICE.email, password: ALICE.password });
+    assert.equal(step.status, 400);
+    assert.match(step.body, /expired or is not valid/);
+  });
+});

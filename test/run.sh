@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): installs what the tests need when it is missing (Debian's
+# redis-server and chromium), type-checks, then runs every test file on Node 24.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "npm test: installing ${missing[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "npm test: missing ${missing[*]}: install them first (Debian/Ubuntu: sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+echo "npm test: type-checking (tsc --noEmit)"
+tsc --noEmit -p tsconfig.json
+
+echo "npm test: running the tests on $(node --version)"
+exec node --test --test-timeout=180000 "$@" 'test/**/*.test.ts'
