@@ -12,6 +12,8 @@ import { createProvider } from './provider/create_provider.ts';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { errorPage } from './interactions/views.ts';
+import { createTenantSettings } from './tenant/settings.ts';
+import type { TenantSettingsService } from './tenant/settings.ts';
 
 export type AppDeps = {
   config: Config;
@@ -22,6 +24,9 @@ export type AppDeps = {
 export type Issuer = {
   app: Koa;
   provider: Provider;
+  tenant: TenantSettingsService;
+  /** Apply the config file's tenant flags again (SIGHUP), with the audit lines it logs. */
+  reloadTenantFlags(config: Config): Promise<void>;
 };
 
 function healthRoutes(store: Store): Router {
@@ -48,6 +53,13 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const [signingKeys, cookieKeys] = await Promise.all([loadSigningKeys(store, config), loadCookieKeys(store, config)]);
   const accounts = createAccounts(config.users);
   const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys });
+  const tenant = createTenantSettings({ store });
+
+  async function reloadTenantFlags(next: Config): Promise<void> {
+    const changes = await tenant.applyConfigFlags(next.tenant.flags);
+    for (const change of changes) logger.info({ audit: 'tenant_settings', actor: 'config-file', ...change, at: new Date().toISOString() }, 'tenant setting changed');
+  }
+  await reloadTenantFlags(config);
 
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'provider server error'));
 
@@ -82,5 +94,5 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   }
   for (const middleware of provider.middleware) app.use(middleware);
 
-  return { app, provider };
+  return { app, provider, tenant, reloadTenantFlags };
 }

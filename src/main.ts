@@ -46,7 +46,7 @@ async function start(logger: Logger): Promise<void> {
   const config = loadConfig(process.env);
   logger.level = config.log.level;
   const store = createStore(config);
-  const { app } = await createApp({ config, store, logger });
+  const { app, reloadTenantFlags } = await createApp({ config, store, logger });
   const server = createServer(app.callback());
   await listen(server, config.port, config.host);
   logger.info({ issuer: config.issuer, port: config.port, store: store.kind, env: config.env }, `issuer ready at ${config.issuer}`);
@@ -68,6 +68,17 @@ async function start(logger: Logger): Promise<void> {
     logger.info('stopped');
     process.exitCode = 0;
   };
+  // SIGHUP: ops edited the config file; its tenant flags apply again (see the README's rule).
+  process.on('SIGHUP', () => {
+    try {
+      void reloadTenantFlags(loadConfig(process.env)).then(
+        () => logger.info('configuration reloaded (tenant flags)'),
+        (error: unknown) => logger.error({ err: error }, 'could not apply the tenant flags'),
+      );
+    } catch (error) {
+      logger.error({ problems: error instanceof ConfigError ? error.problems : [String(error)] }, 'configuration not reloaded: the file is invalid');
+    }
+  });
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 }

@@ -10,6 +10,7 @@ import { managementAudience } from '../config.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
 import type { SigningKeys } from './keys.ts';
+import { createAccessTokenCustomizer } from './access_token_claims.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 /** Auth0's endpoint paths, relative to the issuer. */
@@ -146,6 +147,9 @@ export function createProvider(deps: ProviderDeps): Provider {
           return true;
         },
       },
+    },
+    formats: {
+      customizers: { jwt: createAccessTokenCustomizer(config.issuer) as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] },
     },
     interactions: {
       url: (_ctx, interaction) => `${INTERACTION_PATH}${interaction.uid}`,

@@ -1,0 +1,103 @@
+// Tenant settings: one document in the store, read through a short cache so that every
+// instance sees a change within a second, and reconciled with the config file at start and on
+// SIGHUP.
+import type { Json, Store } from '../../adapters/contract.ts';
+
+export type TenantFlags = {
+  enable_dynamic_client_registration: boolean;
+};
+
+export type TenantSettings = {
+  flags: TenantFlags;
+};
+
+export const FLAG_NAMES = ['enable_dynamic_client_registration'] as const satisfies readonly (keyof TenantFlags)[];
+
+export const DEFAULT_SETTINGS: TenantSettings = { flags: { enable_dynamic_client_registration: false } };
+
+const SETTINGS_DOCUMENT = 'tenant_settings';
+/** The flag values of the config file as last applied, to tell a file change from an old value. */
+const APPLIED_DOCUMENT = 'tenant_config_applied';
+
+/** How stale a read may be: below the one second within which every instance must follow. */
+export const SETTINGS_CACHE_MS = 500;
+
+export type SettingChange = { setting: string; old_value: Json; new_value: Json };
+
+export type TenantSettingsService = {
+  /** The current settings, at most SETTINGS_CACHE_MS old. */
+  get(): Promise<TenantSettings>;
+  /** The current settings, read from the store now. */
+  read(): Promise<TenantSettings>;
+  /** Replace the flags given; returns the new settings and what changed. */
+  updateFlags(flags: Partial<TenantFlags>): Promise<{ settings: TenantSettings; changes: SettingChange[] }>;
+  /**
+   * Apply the config file's flags: a value that changed in the file since it was last applied
+   * wins; a value the file did not change never overwrites one set through the API.
+   */
+  applyConfigFlags(flags: TenantFlags): Promise<SettingChange[]>;
+};
+
+function normalize(value: Json | undefined): TenantSettings {
+  const flags = (value && typeof value === 'object' && !Array.isArray(value) ? value.flags : undefined) as Partial<TenantFlags> | undefined;
+  return { flags: { ...DEFAULT_SETTINGS.flags, ...(flags && typeof flags === 'object' ? flags : {}) } };
+}
+
+export function createTenantSettings(deps: { store: Store; cacheMs?: number; now?: () => number }): TenantSettingsService {
+  const { store, cacheMs = SETTINGS_CACHE_MS, now = Date.now } = deps;
+  let cached: { value: TenantSettings; at: number } | undefined;
+  let inflight: Promise<TenantSettings> | undefined;
+
+  async function read(): Promise<TenantSettings> {
+    const value = normalize(await store.getDocument(SETTINGS_DOCUMENT));
+    cached = { value, at: now() };
+    return value;
+  }
+
+  async function write(settings: TenantSettings): Promise<void> {
+    await store.putDocument(SETTINGS_DOCUMENT, settings as unknown as Json);
+    cached = { value: settings, at: now() };
+  }
+
+  async function updateFlags(patch: Partial<TenantFlags>) {
+    const before = await read();
+    const changes: SettingChange[] = [];
+    const flags = { ...before.flags };
+    for (const name of FLAG_NAMES) {
+      const next = patch[name];
+      if (next === undefined || next === flags[name]) continue;
+      changes.push({ setting: `flags.${name}`, old_value: flags[name], new_value: next });
+      flags[name] = next;
+    }
+    const settings = { ...before, flags };
+    if (changes.length) await write(settings);
+    return { settings, changes };
+  }
+
+  return {
+    read,
+    get() {
+      if (cached && now() - cached.at < cacheMs) return Promise.resolve(cached.value);
+      // One store read at a time per instance, however many requests wait for it.
+      inflight ??= read().finally(() => {
+        inflight = undefined;
+      });
+      return inflight;
+    },
+    updateFlags,
+    async applyConfigFlags(fileFlags) {
+      const applied = normalizeApplied(await store.getDocument(APPLIED_DOCUMENT));
+      const patch: Partial<TenantFlags> = {};
+      for (const name of FLAG_NAMES) {
+        if (applied[name] !== fileFlags[name]) patch[name] = fileFlags[name];
+      }
+      const { changes } = await updateFlags(patch);
+      await store.putDocument(APPLIED_DOCUMENT, { ...fileFlags });
+      return changes;
+    },
+  };
+}
+
+function normalizeApplied(value: Json | undefined): Partial<TenantFlags> {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Partial<TenantFlags>) : {};
+}
