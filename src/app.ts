@@ -14,6 +14,8 @@ import { createInteractionRoutes } from './interactions/routes.ts';
 import { errorPage } from './interactions/views.ts';
 import { createTenantSettings } from './tenant/settings.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
+import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
+import { defaultAuthorizeScope } from './provider/default_scope.ts';
 
 export type AppDeps = {
   config: Config;
@@ -92,6 +94,9 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
+  app.use(defaultAuthorizeScope);
+  app.use(createDiscoveryFilter(tenant));
+  app.use(createRegistrationGate({ config, store, tenant, logger }));
   for (const middleware of provider.middleware) app.use(middleware);
 
   return { app, provider, tenant, reloadTenantFlags };

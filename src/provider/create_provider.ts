@@ -11,6 +11,7 @@ import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
 import type { SigningKeys } from './keys.ts';
 import { createAccessTokenCustomizer } from './access_token_claims.ts';
+import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 /** Auth0's endpoint paths, relative to the issuer. */
@@ -204,6 +205,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
+  allowBareTokenResponseType(provider);
   provider.proxy = config.proxy;
   return provider;
 }

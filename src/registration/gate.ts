@@ -1,0 +1,125 @@
+// The gate in front of POST /oidc/register: CORS for browser apps, the tenant flag, the rate
+// limit, the client cap, the body's size, type and RFC 7591 checks. Only what passes reaches
+// oidc-provider, which stores the client.
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+
+import type { Config } from '../config.ts';
+import type { Store } from '../../adapters/contract.ts';
+import type { TenantSettingsService } from '../tenant/settings.ts';
+import { AUTH0_ROUTES } from '../provider/create_provider.ts';
+import { checkRegistrationMetadata } from './metadata.ts';
+import { createRateLimiter } from './rate_limit.ts';
+import { readBodyWithin, replayBody } from './replay_body.ts';
+
+export type RegistrationGateDeps = {
+  config: Config;
+  store: Store;
+  tenant: TenantSettingsService;
+  logger: Logger;
+};
+
+const PATH = AUTH0_ROUTES.registration;
+
+function refuse(ctx: Context, status: number, error: string, description: string): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
+/** Browser apps register from any origin; no credentials are involved. */
+function allowCors(ctx: Context): void {
+  if (!ctx.get('Origin')) return;
+  ctx.set('Access-Control-Allow-Origin', '*');
+  ctx.set('Access-Control-Expose-Headers', 'Retry-After');
+}
+
+export function createRegistrationGate(deps: RegistrationGateDeps) {
+  const { config, store, tenant, logger } = deps;
+  const { rate_limit: rateLimit, max_clients: maxClients, max_body_bytes: maxBodyBytes } = config.registration;
+  const limiter = createRateLimiter({ store, name: 'register', perSecond: rateLimit.per_second, burst: rateLimit.burst });
+
+  return async function registrationGate(ctx: Context, next: Next): Promise<void> {
+    if (ctx.path !== PATH) return next();
+
+    if (ctx.method === 'OPTIONS') {
+      allowCors(ctx);
+      ctx.set('Access-Control-Allow-Methods', 'POST');
+      ctx.set('Access-Control-Allow-Headers', ctx.get('Access-Control-Request-Headers') || 'Content-Type');
+      ctx.set('Access-Control-Max-Age', '3600');
+      ctx.status = 204;
+      return;
+    }
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST, OPTIONS');
+      refuse(ctx, 405, 'invalid_request', `${ctx.method} is not allowed on ${PATH}; register with POST`);
+      return;
+    }
+    allowCors(ctx);
+
+    const settings = await tenant.get();
+    if (!settings.flags.enable_dynamic_client_registration) {
+      refuse(ctx, 403, 'access_denied', 'Dynamic client registration is disabled for this tenant (tenant flag enable_dynamic_client_registration is off)');
+      return;
+    }
+
+    const decision = await limiter.consume(ctx.ip);
+    if (!decision.allowed) {
+      ctx.set('Retry-After', String(decision.retryAfterSeconds));
+      refuse(ctx, 429, 'too_many_requests', `Too many registrations from this address; retry after ${decision.retryAfterSeconds} s`);
+      logger.info({ event: 'registration_refused', reason: 'rate_limited', ip: ctx.ip }, 'registration refused');
+      return;
+    }
+
+    if (!ctx.is('application/json')) {
+      refuse(ctx, 415, 'invalid_client_metadata', 'the request body must be application/json');
+      return;
+    }
+    const raw = await readBodyWithin(ctx.req, maxBodyBytes);
+    if (!raw) {
+      refuse(ctx, 413, 'invalid_client_metadata', `the request body must be at most ${maxBodyBytes} bytes`);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      refuse(ctx, 400, 'invalid_client_metadata', 'the request body is not valid JSON');
+      return;
+    }
+    const checked = checkRegistrationMetadata(parsed);
+    if ('refusal' in checked) {
+      refuse(ctx, 400, checked.refusal.error, checked.refusal.error_description);
+      return;
+    }
+
+    if ((await store.countClients()) >= maxClients) {
+      refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`);
+      logger.warn({ event: 'registration_refused', reason: 'max_clients', ip: ctx.ip }, 'registration refused');
+      return;
+    }
+
+    replayBody(ctx, Buffer.from(JSON.stringify(checked.metadata)));
+    await next();
+
+    if (ctx.status === 201 && ctx.body && typeof ctx.body === 'object') {
+      const client = ctx.body as Record<string, unknown>;
+      // RFC 7592 management is not offered: no registration access token to hand out.
+      delete client.registration_access_token;
+      delete client.registration_client_uri;
+      ctx.set('Cache-Control', 'no-store');
+      const redirectHosts = [...new Set((client.redirect_uris as string[] | undefined ?? []).map((uri) => URL.parse(uri)?.host ?? ''))];
+      logger.info({ event: 'client_registered', client_id: client.client_id, client_name: client.client_name, redirect_hosts: redirectHosts, ip: ctx.ip }, 'client registered');
+    }
+  };
+}
+
+/** Discovery lists registration_endpoint only while registration is on. */
+export function createDiscoveryFilter(tenant: TenantSettingsService) {
+  return async function discoveryFilter(ctx: Context, next: Next): Promise<void> {
+    await next();
+    if (ctx.path !== '/.well-known/openid-configuration' || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
+    const settings = await tenant.get();
+    if (!settings.flags.enable_dynamic_client_registration) delete (ctx.body as Record<string, unknown>).registration_endpoint;
+  };
+}

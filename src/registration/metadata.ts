@@ -1,0 +1,123 @@
+// Our own checks on a registration request (RFC 7591 section 2 and 3.2.2), before the library
+// sees it, and the defaults that let a client sending only client_name and redirect_uris use the
+// implicit and authorization code flows at once.
+
+export type RegistrationError = { error: 'invalid_redirect_uri' | 'invalid_client_metadata'; error_description: string };
+
+export const MAX_CLIENT_NAME = 200;
+export const MAX_REDIRECT_URIS = 20;
+export const MAX_URI_LENGTH = 2000;
+
+const AUTH_METHODS = new Set(['none', 'client_secret_post', 'client_secret_basic']);
+const GRANT_TYPES = new Set(['authorization_code', 'implicit', 'refresh_token', 'client_credentials']);
+const RESPONSE_TYPES = new Set(['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none']);
+
+/** Metadata the issuer fills in when a client does not say. */
+export const DEFAULT_GRANT_TYPES = ['authorization_code', 'implicit'];
+export const DEFAULT_RESPONSE_TYPES = ['code', 'token', 'id_token token', 'id_token'];
+export const DEFAULT_AUTH_METHOD = 'client_secret_post';
+
+const STRING_FIELDS = ['client_name', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'sector_identifier_uri', 'initiate_login_uri', 'software_id', 'software_version', 'token_endpoint_auth_method', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'application_type', 'subject_type'];
+const URI_FIELDS = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
+const STRING_ARRAY_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'contacts', 'default_acr_values', 'request_uris'];
+
+function fail(error: RegistrationError['error'], description: string): RegistrationError {
+  return { error, error_description: description };
+}
+
+function redirectUriProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return 'redirect_uris members must be non-empty strings';
+  if (value.length > MAX_URI_LENGTH) return `redirect_uris members must be at most ${MAX_URI_LENGTH} characters`;
+  const url = URL.parse(value);
+  if (!url) return `redirect_uris must be absolute URIs (${JSON.stringify(value.slice(0, 100))} is not)`;
+  if (value.includes('#')) return 'redirect_uris must not contain a fragment';
+  return undefined;
+}
+
+function responseTypesFor(grantTypes: string[]): string[] {
+  return DEFAULT_RESPONSE_TYPES.filter((type) => {
+    const parts = type.split(' ');
+    const needsCode = parts.includes('code');
+    const needsImplicit = parts.includes('token') || parts.includes('id_token');
+    return (!needsCode || grantTypes.includes('authorization_code')) && (!needsImplicit || grantTypes.includes('implicit'));
+  });
+}
+
+function grantTypesFor(responseTypes: string[]): string[] {
+  const parts = new Set(responseTypes.flatMap((type) => type.split(' ')));
+  return [...(parts.has('code') ? ['authorization_code'] : []), ...(parts.has('token') || parts.has('id_token') ? ['implicit'] : [])];
+}
+
+/**
+ * Check a parsed body; return the metadata to hand to the library (with our defaults filled
+ * in), or the RFC 7591 error to answer with.
+ */
+export function checkRegistrationMetadata(body: unknown): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { refusal: fail('invalid_client_metadata', 'the request body must be a JSON object') };
+  }
+  const metadata: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+
+  const uris = metadata.redirect_uris;
+  if (uris === undefined) return { refusal: fail('invalid_redirect_uri', 'redirect_uris is required') };
+  if (!Array.isArray(uris)) return { refusal: fail('invalid_redirect_uri', 'redirect_uris must be an array of URIs') };
+  if (uris.length === 0) return { refusal: fail('invalid_redirect_uri', 'redirect_uris must contain at least one URI') };
+  if (uris.length > MAX_REDIRECT_URIS) return { refusal: fail('invalid_client_metadata', `at most ${MAX_REDIRECT_URIS} redirect_uris may be registered`) };
+  for (const uri of uris) {
+    const problem = redirectUriProblem(uri);
+    if (problem) return { refusal: fail('invalid_redirect_uri', problem) };
+  }
+
+  for (const field of STRING_FIELDS) {
+    if (metadata[field] !== undefined && typeof metadata[field] !== 'string') return { refusal: fail('invalid_client_metadata', `${field} must be a string`) };
+  }
+  for (const field of STRING_ARRAY_FIELDS) {
+    const value = metadata[field];
+    if (value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))) {
+      return { refusal: fail('invalid_client_metadata', `${field} must be an array of strings`) };
+    }
+  }
+  for (const field of URI_FIELDS) {
+    const value = metadata[field] as string | undefined;
+    if (value !== undefined && (value.length > MAX_URI_LENGTH || !/^https?:$/.test(URL.parse(value)?.protocol ?? ''))) {
+      return { refusal: fail('invalid_client_metadata', `${field} must be an http(s) URL of at most ${MAX_URI_LENGTH} characters`) };
+    }
+  }
+  const name = metadata.client_name as string | undefined;
+  if (name !== undefined && (name.trim().length === 0 || [...name].length > MAX_CLIENT_NAME)) {
+    return { refusal: fail('invalid_client_metadata', `client_name must be 1 to ${MAX_CLIENT_NAME} characters`) };
+  }
+  const auth = (metadata.token_endpoint_auth_method as string | undefined) ?? DEFAULT_AUTH_METHOD;
+  if (!AUTH_METHODS.has(auth)) {
+    return { refusal: fail('invalid_client_metadata', `token_endpoint_auth_method must be one of ${[...AUTH_METHODS].join(', ')}`) };
+  }
+  metadata.token_endpoint_auth_method = auth;
+
+  let grantTypes = metadata.grant_types as string[] | undefined;
+  let responseTypes = metadata.response_types as string[] | undefined;
+  const unknownGrant = grantTypes?.find((g) => !GRANT_TYPES.has(g));
+  if (unknownGrant !== undefined) return { refusal: fail('invalid_client_metadata', `unsupported grant_type ${JSON.stringify(unknownGrant.slice(0, 100))}`) };
+  if (grantTypes?.includes('client_credentials')) {
+    return { refusal: fail('invalid_client_metadata', 'registered clients cannot use the client_credentials grant') };
+  }
+  const unknownResponse = responseTypes?.find((r) => !RESPONSE_TYPES.has(r));
+  if (unknownResponse !== undefined) return { refusal: fail('invalid_client_metadata', `unsupported response_type ${JSON.stringify(unknownResponse.slice(0, 100))}`) };
+
+  if (grantTypes && responseTypes) {
+    const implied = new Set(grantTypesFor(responseTypes));
+    const redirectGrants = grantTypes.filter((g) => g === 'authorization_code' || g === 'implicit');
+    if (redirectGrants.length !== implied.size || !redirectGrants.every((g) => implied.has(g))) {
+      return { refusal: fail('invalid_client_metadata', 'grant_types and response_types are inconsistent (code needs authorization_code; token and id_token need implicit)') };
+    }
+  } else if (grantTypes) {
+    responseTypes = responseTypesFor(grantTypes);
+  } else if (responseTypes) {
+    grantTypes = grantTypesFor(responseTypes);
+  } else {
+    grantTypes = [...DEFAULT_GRANT_TYPES];
+    responseTypes = [...DEFAULT_RESPONSE_TYPES];
+  }
+  metadata.grant_types = grantTypes;
+  metadata.response_types = responseTypes;
+  return { metadata };
+}

@@ -1,0 +1,6 @@
+// The library's private parts this project relies on, declared in one place. Each use is a
+// named bend in src/provider/ with a test that fails loudly when an upgrade changes it.
+declare module 'oidc-provider/lib/helpers/weak_cache.js' {
+  /** The provider's internal state; `configuration` is the resolved configuration object. */
+  export default function instance(provider: object): { configuration: { responseTypes: string[] } };
+}
