@@ -1,0 +1,197 @@
+// The embedded backend: one SQLite file through node:sqlite, the zero-setup default.
+//
+// Several stores (processes, or instances in one process) may open the same file: WAL lets
+// readers run beside the single writer, and busy_timeout makes a writer wait its turn instead
+// of failing. Every write that must be atomic is one statement, so no explicit transactions.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+import { GRANTABLE_MODELS } from './contract.ts';
+import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
+
+export type SqliteStoreOptions = {
+  /** Path of the database file, or ':memory:'. The parent directory is created if missing. */
+  file: string;
+  /** How often expired rows are deleted. Reads ignore them anyway, so this only bounds growth. */
+  sweepIntervalMs?: number;
+  /** Epoch milliseconds; injectable so tests can move time. */
+  now?: () => number;
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS models (
+  model      TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  grant_id   TEXT,
+  uid        TEXT,
+  user_code  TEXT,
+  expires_at INTEGER,
+  PRIMARY KEY (model, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS models_grant_id ON models (grant_id) WHERE grant_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS models_uid ON models (model, uid) WHERE uid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS models_user_code ON models (model, user_code) WHERE user_code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS models_expires_at ON models (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS documents (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+  key        TEXT PRIMARY KEY,
+  value      INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+// Expiry is a predicate on every read rather than trusting the sweep, so an entity is gone
+// the moment it expires, whatever the sweep interval.
+const LIVE = '(expires_at IS NULL OR expires_at > $now)';
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const now = options.now ?? Date.now;
+  if (options.file !== ':memory:') {
+    mkdirSync(dirname(options.file), { recursive: true });
+  }
+  const db = new DatabaseSync(options.file, { timeout: 5000 });
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec(SCHEMA);
+
+  const statements = {
+    upsert: db.prepare(`
+      INSERT INTO models (model, id, payload, grant_id, uid, user_code, expires_at)
+      VALUES ($model, $id, $payload, $grantId, $uid, $userCode, $expiresAt)
+      ON CONFLICT (model, id) DO UPDATE SET
+        payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+        user_code = excluded.user_code, expires_at = excluded.expires_at`),
+    find: db.prepare(`SELECT payload FROM models WHERE model = $model AND id = $id AND ${LIVE}`),
+    findByUid: db.prepare(
+      `SELECT payload FROM models WHERE model = $model AND uid = $uid AND ${LIVE} LIMIT 1`,
+    ),
+    findByUserCode: db.prepare(
+      `SELECT payload FROM models WHERE model = $model AND user_code = $userCode AND ${LIVE} LIMIT 1`,
+    ),
+    consume: db.prepare(`
+      UPDATE models SET payload = json_set(payload, '$.consumed', $consumed)
+      WHERE model = $model AND id = $id AND ${LIVE}`),
+    destroy: db.prepare('DELETE FROM models WHERE model = $model AND id = $id'),
+    // grant_id is only filled for grantable models, so this cannot touch anything else.
+    revokeByGrantId: db.prepare('DELETE FROM models WHERE grant_id = $grantId'),
+    countClients: db.prepare(`SELECT count(*) AS n FROM models WHERE model = 'Client' AND ${LIVE}`),
+    getDocument: db.prepare('SELECT value FROM documents WHERE name = $name'),
+    putDocument: db.prepare(`
+      INSERT INTO documents (name, value) VALUES ($name, $value)
+      ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+    insertDocumentIfAbsent: db.prepare(
+      'INSERT OR IGNORE INTO documents (name, value) VALUES ($name, $value)',
+    ),
+    // SQLite evaluates every SET expression against the old row, so both CASEs see the same
+    // window: an expired window restarts at `by` with a fresh expiry.
+    increment: db.prepare(`
+      INSERT INTO counters (key, value, expires_at) VALUES ($key, $by, $expiresAt)
+      ON CONFLICT (key) DO UPDATE SET
+        value = CASE WHEN counters.expires_at <= $now THEN excluded.value
+                     ELSE counters.value + excluded.value END,
+        expires_at = CASE WHEN counters.expires_at <= $now THEN excluded.expires_at
+                          ELSE counters.expires_at END
+      RETURNING value`),
+    ping: db.prepare('SELECT 1'),
+    sweepModels: db.prepare('DELETE FROM models WHERE expires_at <= $now'),
+    sweepCounters: db.prepare('DELETE FROM counters WHERE expires_at <= $now'),
+  };
+
+  function sweep(): void {
+    const at = now();
+    statements.sweepModels.run({ now: at });
+    statements.sweepCounters.run({ now: at });
+  }
+
+  const sweepTimer = setInterval(() => {
+    try {
+      sweep();
+    } catch {
+      // A busy or closing database is retried on the next tick; reads never depend on it.
+    }
+  }, options.sweepIntervalMs ?? 60_000);
+  sweepTimer.unref();
+
+  function payloadOf(row: Record<string, unknown> | undefined): AdapterPayload | undefined {
+    return row === undefined ? undefined : (JSON.parse(String(row.payload)) as AdapterPayload);
+  }
+
+  function adapterFor(model: string): ModelAdapter {
+    const grantable = GRANTABLE_MODELS.has(model);
+    return {
+      async upsert(id, payload, expiresIn) {
+        statements.upsert.run({
+          model,
+          id,
+          payload: JSON.stringify(payload),
+          grantId: grantable ? (payload.grantId ?? null) : null,
+          uid: payload.uid ?? null,
+          userCode: payload.userCode ?? null,
+          expiresAt: expiresIn === undefined ? null : now() + expiresIn * 1000,
+        });
+      },
+      async find(id) {
+        return payloadOf(statements.find.get({ model, id, now: now() }));
+      },
+      async findByUid(uid) {
+        return payloadOf(statements.findByUid.get({ model, uid, now: now() }));
+      },
+      async findByUserCode(userCode) {
+        return payloadOf(statements.findByUserCode.get({ model, userCode, now: now() }));
+      },
+      async consume(id) {
+        const at = now();
+        statements.consume.run({ model, id, now: at, consumed: Math.floor(at / 1000) });
+      },
+      async destroy(id) {
+        statements.destroy.run({ model, id });
+      },
+      async revokeByGrantId(grantId) {
+        statements.revokeByGrantId.run({ grantId });
+      },
+    };
+  }
+
+  let closed = false;
+
+  return {
+    kind: 'sqlite',
+    adapterFor,
+    async countClients() {
+      const row = statements.countClients.get({ now: now() });
+      return Number(row?.n ?? 0);
+    },
+    async getDocument(name) {
+      const row = statements.getDocument.get({ name });
+      return row === undefined ? undefined : (JSON.parse(String(row.value)) as Json);
+    },
+    async putDocument(name, value) {
+      statements.putDocument.run({ name, value: JSON.stringify(value) });
+    },
+    async putDocumentIfAbsent(name, value) {
+      statements.insertDocumentIfAbsent.run({ name, value: JSON.stringify(value) });
+      const row = statements.getDocument.get({ name });
+      return JSON.parse(String(row?.value)) as Json;
+    },
+    async increment(key, ttlSeconds, by = 1) {
+      const at = now();
+      const row = statements.increment.get({ key, by, now: at, expiresAt: at + ttlSeconds * 1000 });
+      return Number(row?.value);
+    },
+    async ping() {
+      statements.ping.get();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweepTimer);
+      db.close();
+    },
+  };
+}

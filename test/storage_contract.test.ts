@@ -1,0 +1,507 @@
+// One contract, every backend: the same cases run against SQLite (a temp file) and Redis (a
+// throwaway redis-server with a random prefix). Backend-specific checks follow the suite.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Redis } from 'ioredis';
+
+import type { AdapterPayload, Json, Store } from '../adapters/contract.ts';
+import { createRedisStore } from '../adapters/redis.ts';
+import { createSqliteStore } from '../adapters/sqlite.ts';
+import { startRedis, uniquePrefix } from './support/redis.ts';
+
+type Backend = {
+  /** A new store instance over the same data (what another process or a restart would see). */
+  open(): Store;
+  /** Environment for a child process that opens the same backend (see closeProbe). */
+  probeEnv: Record<string, string>;
+  teardown(): Promise<void>;
+};
+
+const EXPIRY_WAIT_MS = 1500;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const id = () => randomUUID();
+
+// Numbers and empty containers a naive (Lua cjson) rewrite of the payload would corrupt.
+const samplePayload = (extra: AdapterPayload = {}): AdapterPayload => ({
+  accountId: 'user-1',
+  scope: 'openid profile',
+  claims: { id_token: { email: { essential: true } }, list: [1, 'two', { three: [] }] },
+  empty: [],
+  emptyObject: {},
+  pi: 3.141592653589793,
+  unicode: 'héllo ✓',
+  nothing: null,
+  ...extra,
+});
+
+// Runs in a child process: it must exit on its own once the store is closed.
+const PROBE = `
+const kind = process.env.PROBE_KIND;
+let store;
+if (kind === 'sqlite') {
+  const { createSqliteStore } = await import(process.env.PROBE_SQLITE);
+  store = createSqliteStore({ file: process.env.PROBE_FILE, sweepIntervalMs: 10 });
+} else {
+  const { Redis } = await import('ioredis');
+  const { createRedisStore } = await import(process.env.PROBE_REDIS);
+  store = createRedisStore({ client: new Redis(process.env.PROBE_URL), prefix: process.env.PROBE_PREFIX });
+}
+await store.adapterFor('Session').upsert('probe', { uid: 'probe-uid' }, 60);
+await store.adapterFor('Session').findByUid('probe-uid');
+await store.increment('probe', 60);
+await store.ping();
+await store.close();
+`;
+
+async function closeProbe(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', PROBE], {
+    cwd: join(import.meta.dirname, '..'),
+    env: {
+      ...process.env,
+      ...env,
+      PROBE_SQLITE: new URL('../adapters/sqlite.ts', import.meta.url).href,
+      PROBE_REDIS: new URL('../adapters/redis.ts', import.meta.url).href,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+function contractSuite(name: string, makeBackend: () => Promise<Backend>): void {
+  describe(`storage contract: ${name}`, () => {
+    let backend: Backend;
+    let store: Store;
+
+    before(async () => {
+      backend = await makeBackend();
+      store = backend.open();
+    });
+    after(async () => {
+      await store?.close();
+      await backend?.teardown();
+    });
+
+    it('round-trips a payload through upsert and find', async () => {
+      const session = store.adapterFor('Session');
+      const sid = id();
+      const payload = samplePayload({ uid: id() });
+      await session.upsert(sid, payload, 60);
+      assert.deepEqual(await session.find(sid), payload);
+    });
+
+    it('finds nothing for an unknown id', async () => {
+      assert.equal(await store.adapterFor('AccessToken').find(id()), undefined);
+      assert.equal(await store.adapterFor('Session').findByUid(id()), undefined);
+      assert.equal(await store.adapterFor('DeviceCode').findByUserCode(id()), undefined);
+    });
+
+    it('keeps models apart: the same id in two models is two entities', async () => {
+      const shared = id();
+      await store.adapterFor('AccessToken').upsert(shared, { kind: 'at' }, 60);
+      await store.adapterFor('RefreshToken').upsert(shared, { kind: 'rt' }, 60);
+      assert.deepEqual(await store.adapterFor('AccessToken').find(shared), { kind: 'at' });
+      assert.deepEqual(await store.adapterFor('RefreshToken').find(shared), { kind: 'rt' });
+    });
+
+    it('replaces on upsert, dropping an earlier consumed mark', async () => {
+      const codes = store.adapterFor('AuthorizationCode');
+      const code = id();
+      await codes.upsert(code, { version: 1, stale: true }, 60);
+      await codes.consume(code);
+      await codes.upsert(code, { version: 2 }, 60);
+      assert.deepEqual(await codes.find(code), { version: 2 });
+    });
+
+    it('consume sets consumed (epoch seconds) and keeps the rest of the payload', async () => {
+      const codes = store.adapterFor('AuthorizationCode');
+      const code = id();
+      const payload = samplePayload({ grantId: id() });
+      await codes.upsert(code, payload, 60);
+      const before = nowSeconds();
+      await codes.consume(code);
+      const found = await codes.find(code);
+      assert.ok(found);
+      const { consumed, ...rest } = found;
+      assert.ok(typeof consumed === 'number', `consumed is ${typeof consumed}`);
+      assert.ok(Number.isInteger(consumed) && consumed >= before && consumed <= nowSeconds());
+      assert.deepEqual(rest, payload);
+    });
+
+    it('consume of an unknown id creates nothing', async () => {
+      const codes = store.adapterFor('AuthorizationCode');
+      const code = id();
+      await codes.consume(code);
+      assert.equal(await codes.find(code), undefined);
+    });
+
+    it('destroy removes the entity and its lookups', async () => {
+      const sessions = store.adapterFor('Session');
+      const sid = id();
+      const uid = id();
+      await sessions.upsert(sid, { uid }, 60);
+      await sessions.destroy(sid);
+      assert.equal(await sessions.find(sid), undefined);
+      assert.equal(await sessions.findByUid(uid), undefined);
+      await sessions.destroy(id()); // unknown ids are fine
+    });
+
+    it('finds a session by uid, following a uid change', async () => {
+      const sessions = store.adapterFor('Session');
+      const sid = id();
+      const [uid1, uid2] = [id(), id()];
+      await sessions.upsert(sid, { uid: uid1, accountId: 'a' }, 60);
+      assert.deepEqual(await sessions.findByUid(uid1), { uid: uid1, accountId: 'a' });
+      await sessions.upsert(sid, { uid: uid2, accountId: 'a' }, 60);
+      assert.deepEqual(await sessions.findByUid(uid2), { uid: uid2, accountId: 'a' });
+      assert.equal(await sessions.findByUid(uid1), undefined);
+    });
+
+    it('finds a device code by user code', async () => {
+      const devices = store.adapterFor('DeviceCode');
+      const code = id();
+      const userCode = `UC-${id()}`;
+      await devices.upsert(code, { userCode, grantId: id() }, 60);
+      assert.equal((await devices.findByUserCode(userCode))?.userCode, userCode);
+    });
+
+    it('revokeByGrantId removes every grantable entity of that grant, and nothing else', async () => {
+      const [g1, g2] = [id(), id()];
+      const ids = { at1: id(), ac1: id(), rt1: id(), at2: id(), interaction: id(), grant: g1 };
+      await store.adapterFor('AccessToken').upsert(ids.at1, { grantId: g1 }, 60);
+      await store.adapterFor('AuthorizationCode').upsert(ids.ac1, { grantId: g1 }, 60);
+      await store.adapterFor('RefreshToken').upsert(ids.rt1, { grantId: g1 }, 600);
+      await store.adapterFor('AccessToken').upsert(ids.at2, { grantId: g2 }, 60);
+      await store.adapterFor('Interaction').upsert(ids.interaction, { grantId: g1 }, 60);
+      await store.adapterFor('Grant').upsert(ids.grant, { grantId: g1, accountId: 'a' }, 600);
+
+      await store.adapterFor('AccessToken').revokeByGrantId(g1);
+
+      assert.equal(await store.adapterFor('AccessToken').find(ids.at1), undefined);
+      assert.equal(await store.adapterFor('AuthorizationCode').find(ids.ac1), undefined);
+      assert.equal(await store.adapterFor('RefreshToken').find(ids.rt1), undefined);
+      assert.deepEqual(await store.adapterFor('AccessToken').find(ids.at2), { grantId: g2 });
+      assert.ok(await store.adapterFor('Interaction').find(ids.interaction));
+      assert.ok(await store.adapterFor('Grant').find(ids.grant));
+      await store.adapterFor('RefreshToken').revokeByGrantId(id()); // unknown grants are fine
+    });
+
+    it('counts clients across upserts and destroy', async () => {
+      const clients = store.adapterFor('Client');
+      const start = await store.countClients();
+      const [c1, c2] = [id(), id()];
+      await clients.upsert(c1, { client_id: c1 });
+      await clients.upsert(c2, { client_id: c2 });
+      await clients.upsert(c1, { client_id: c1, client_name: 'renamed' });
+      await store.adapterFor('Session').upsert(id(), { uid: id() }, 60);
+      assert.equal(await store.countClients(), start + 2);
+      await clients.destroy(c1);
+      assert.equal(await store.countClients(), start + 1);
+    });
+
+    it('gets, puts and replaces documents as JSON round trips', async () => {
+      const name = `doc-${id()}`;
+      assert.equal(await store.getDocument(name), undefined);
+      const value: Json = {
+        keys: [{ kid: 'k1', use: 'sig', n: 'abc' }, { kid: 'k2' }],
+        nested: { deeper: { list: [1, 2.5, -3, true, false, null, [], {}] } },
+        text: 'ünïcode ✓',
+      };
+      await store.putDocument(name, value);
+      assert.deepEqual(await store.getDocument(name), value);
+      await store.putDocument(name, ['replaced']);
+      assert.deepEqual(await store.getDocument(name), ['replaced']);
+      const nullDoc = `doc-${id()}`;
+      await store.putDocument(nullDoc, null);
+      assert.equal(await store.getDocument(nullDoc), null);
+    });
+
+    it('putDocumentIfAbsent keeps the first value', async () => {
+      const name = `doc-${id()}`;
+      assert.deepEqual(await store.putDocumentIfAbsent(name, { first: true }), { first: true });
+      assert.deepEqual(await store.putDocumentIfAbsent(name, { second: true }), { first: true });
+      assert.deepEqual(await store.getDocument(name), { first: true });
+    });
+
+    it('increments atomically under concurrency, with a step', async () => {
+      const key = `rate-${id()}`;
+      const values = await Promise.all(Array.from({ length: 50 }, () => store.increment(key, 60)));
+      assert.deepEqual(
+        [...values].sort((a, b) => a - b),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      assert.equal(await store.increment(key, 60, 5), 55);
+    });
+
+    it('two stores over the same backend see each other (what restarts rely on)', async () => {
+      const other = backend.open();
+      try {
+        const sid = id();
+        const uid = id();
+        await store.adapterFor('Session').upsert(sid, { uid }, 60);
+        assert.deepEqual(await other.adapterFor('Session').findByUid(uid), { uid });
+
+        const code = id();
+        await other.adapterFor('AuthorizationCode').upsert(code, { grantId: id() }, 60);
+        await store.adapterFor('AuthorizationCode').consume(code);
+        assert.equal(typeof (await other.adapterFor('AuthorizationCode').find(code))?.consumed, 'number');
+
+        const grantId = id();
+        const token = id();
+        await store.adapterFor('RefreshToken').upsert(token, { grantId }, 60);
+        await other.adapterFor('RefreshToken').revokeByGrantId(grantId);
+        assert.equal(await store.adapterFor('RefreshToken').find(token), undefined);
+
+        const client = id();
+        const count = await store.countClients();
+        await other.adapterFor('Client').upsert(client, { client_id: client });
+        assert.equal(await store.countClients(), count + 1);
+
+        const doc = `doc-${id()}`;
+        await store.putDocument(doc, { from: 'store' });
+        assert.deepEqual(await other.getDocument(doc), { from: 'store' });
+        const raced = `doc-${id()}`;
+        const [a, b] = await Promise.all([
+          store.putDocumentIfAbsent(raced, { from: 'store' }),
+          other.putDocumentIfAbsent(raced, { from: 'other' }),
+        ]);
+        assert.deepEqual(a, b);
+
+        const key = `rate-${id()}`;
+        const values = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 ? store : other).increment(key, 60)),
+        );
+        assert.equal(Math.max(...values), 40);
+        assert.equal(new Set(values).size, 40);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('ping resolves; a closed store refuses work', async () => {
+      await store.ping();
+      const other = backend.open();
+      await other.ping();
+      await other.close();
+      await other.close(); // idempotent
+      await assert.rejects(other.ping());
+    });
+
+    it('close leaves nothing running: a process using the store exits on its own', async () => {
+      const { code, stderr } = await closeProbe(backend.probeEnv);
+      assert.equal(code, 0, `probe did not exit cleanly (killed after 5 s?): ${stderr}`);
+    });
+
+    describe('expiry (real clock)', () => {
+      const ids = {
+        short: id(),
+        forever: id(),
+        consumed: id(),
+        session: id(),
+        uid: id(),
+        device: id(),
+        userCode: `UC-${id()}`,
+        client: id(),
+        counter: `rate-${id()}`,
+        // Grants whose short-lived member was added before, after, or beside an immortal one.
+        grantShortFirst: id(),
+        grantLongFirst: id(),
+        grantForever: id(),
+      };
+      const refresh = { shortFirst: id(), longFirst: id(), forever: id() };
+      let clientsBefore = 0;
+
+      before(async () => {
+        const at = store.adapterFor('AccessToken');
+        const rt = store.adapterFor('RefreshToken');
+        await at.upsert(ids.short, { v: 1 }, 1);
+        await at.upsert(ids.forever, { v: 2 });
+        await store.adapterFor('AuthorizationCode').upsert(ids.consumed, { v: 3 }, 1);
+        await store.adapterFor('AuthorizationCode').consume(ids.consumed);
+        await store.adapterFor('Session').upsert(ids.session, { uid: ids.uid }, 1);
+        await store.adapterFor('DeviceCode').upsert(ids.device, { userCode: ids.userCode }, 1);
+
+        await at.upsert(id(), { grantId: ids.grantShortFirst }, 1);
+        await rt.upsert(refresh.shortFirst, { grantId: ids.grantShortFirst }, 60);
+        await rt.upsert(refresh.longFirst, { grantId: ids.grantLongFirst }, 60);
+        await at.upsert(id(), { grantId: ids.grantLongFirst }, 1);
+        await rt.upsert(refresh.forever, { grantId: ids.grantForever });
+        await at.upsert(id(), { grantId: ids.grantForever }, 1);
+
+        clientsBefore = await store.countClients();
+        await store.adapterFor('Client').upsert(ids.client, { client_id: ids.client }, 1);
+        assert.equal(await store.countClients(), clientsBefore + 1);
+
+        assert.equal(await store.increment(ids.counter, 1), 1);
+        assert.equal(await store.increment(ids.counter, 1), 2);
+        assert.ok(await at.find(ids.short));
+        assert.ok(await store.adapterFor('AuthorizationCode').find(ids.consumed));
+        await sleep(EXPIRY_WAIT_MS);
+      });
+
+      it('an entity with expiresIn is gone after it expires', async () => {
+        assert.equal(await store.adapterFor('AccessToken').find(ids.short), undefined);
+      });
+
+      it('an entity without expiresIn stays', async () => {
+        assert.deepEqual(await store.adapterFor('AccessToken').find(ids.forever), { v: 2 });
+      });
+
+      it('consume keeps the expiry', async () => {
+        assert.equal(await store.adapterFor('AuthorizationCode').find(ids.consumed), undefined);
+      });
+
+      it('lookups by uid and user code expire with their entity', async () => {
+        assert.equal(await store.adapterFor('Session').findByUid(ids.uid), undefined);
+        assert.equal(await store.adapterFor('DeviceCode').findByUserCode(ids.userCode), undefined);
+      });
+
+      it('expired clients are not counted', async () => {
+        assert.equal(await store.countClients(), clientsBefore);
+      });
+
+      it('a counter window restarts after it expires', async () => {
+        assert.equal(await store.increment(ids.counter, 1), 1);
+      });
+
+      it('a grant outlives its short-lived members, so revocation still reaches the rest', async () => {
+        const rt = store.adapterFor('RefreshToken');
+        for (const [grantId, token] of [
+          [ids.grantShortFirst, refresh.shortFirst],
+          [ids.grantLongFirst, refresh.longFirst],
+          [ids.grantForever, refresh.forever],
+        ] as const) {
+          assert.ok(await rt.find(token));
+          await rt.revokeByGrantId(grantId);
+          assert.equal(await rt.find(token), undefined, `grant ${grantId}`);
+        }
+      });
+    });
+  });
+}
+
+contractSuite('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-'));
+  const file = join(dir, 'nested', 'issuer.sqlite');
+  return {
+    open: () => createSqliteStore({ file }),
+    probeEnv: { PROBE_KIND: 'sqlite', PROBE_FILE: file },
+    teardown: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+contractSuite('redis', async () => {
+  const redis = await startRedis();
+  const prefix = uniquePrefix('storage-contract');
+  return {
+    open: () => createRedisStore({ client: new Redis(redis.url, { maxRetriesPerRequest: 1 }), prefix }),
+    probeEnv: { PROBE_KIND: 'redis', PROBE_URL: redis.url, PROBE_PREFIX: prefix },
+    teardown: () => redis.stop(),
+  };
+});
+
+describe('sqlite store specifics', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('uses WAL, hides expired rows at once and sweeps them on its timer', async () => {
+    let clock = 1_000_000;
+    const file = join(dir, 'sweep.sqlite');
+    const store = createSqliteStore({ file, sweepIntervalMs: 20, now: () => clock });
+    const raw = new DatabaseSync(file);
+    try {
+      assert.equal(raw.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal');
+      await store.adapterFor('AccessToken').upsert('t', { v: 1 }, 10);
+      assert.equal(await store.increment('c', 10), 1);
+      clock += 5_000;
+      assert.equal(await store.increment('c', 10), 2);
+      clock += 6_000;
+      assert.equal(await store.adapterFor('AccessToken').find('t'), undefined);
+      await sleep(100);
+      assert.equal(raw.prepare('SELECT count(*) AS n FROM models').get()?.n, 0);
+      assert.equal(raw.prepare('SELECT count(*) AS n FROM counters').get()?.n, 0);
+      assert.equal(await store.increment('c', 10), 1);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
+  it('works in memory', async () => {
+    const store = createSqliteStore({ file: ':memory:' });
+    await store.adapterFor('Client').upsert('c', { client_id: 'c' });
+    assert.equal(await store.countClients(), 1);
+    await store.close();
+  });
+});
+
+describe('redis store specifics', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  it('a store with another prefix sees none of the first one’s data', async () => {
+    const open = (prefix: string) =>
+      createRedisStore({ client: new Redis(redis.url, { maxRetriesPerRequest: 1 }), prefix });
+    const first = open(uniquePrefix('first'));
+    const second = open(uniquePrefix('second'));
+    try {
+      const grantId = id();
+      await first.adapterFor('Session').upsert('s', { uid: 'u' }, 60);
+      await first.adapterFor('Client').upsert('c', { client_id: 'c' });
+      await first.adapterFor('AccessToken').upsert('t', { grantId }, 60);
+      await first.putDocument('d', { v: 1 });
+      await first.increment('k', 60);
+
+      assert.equal(await second.adapterFor('Session').find('s'), undefined);
+      assert.equal(await second.adapterFor('Session').findByUid('u'), undefined);
+      assert.equal(await second.countClients(), 0);
+      assert.equal(await second.getDocument('d'), undefined);
+      assert.equal(await second.increment('k', 60), 1);
+      await second.adapterFor('AccessToken').revokeByGrantId(grantId);
+      assert.ok(await first.adapterFor('AccessToken').find('t'));
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it('writes only keys under its prefix', async () => {
+    const prefix = uniquePrefix('keys');
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const store = createRedisStore({ client, prefix });
+    const inspector = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      await inspector.flushdb();
+      await store.adapterFor('Session').upsert('s', { uid: 'u' }, 60);
+      await store.adapterFor('DeviceCode').upsert('d', { userCode: 'UC', grantId: 'g' }, 60);
+      await store.adapterFor('Client').upsert('c', { client_id: 'c' });
+      await store.putDocument('doc', 1);
+      await store.increment('k', 60);
+      const keys = await inspector.keys('*');
+      assert.ok(keys.length >= 7);
+      assert.deepEqual(keys.filter((key) => !key.startsWith(prefix)), []);
+    } finally {
+      await store.close();
+      await inspector.quit();
+    }
+  });
+});
