@@ -247,3 +247,38 @@ describe('browsers', () => {
     }
   });
 });
+
+describe('local development redirect URIs', () => {
+  const local = { client_name: 'Local SPA', redirect_uris: ['http://localhost:8080/callback', 'http://127.0.0.1:5173/callback'] };
+
+  test('development accepts http://localhost and http://127.0.0.1 for implicit clients, not other http hosts', async () => {
+    const issuer = await startIssuer({ overrides: FLAG_ON });
+    try {
+      const accepted = await register(issuer, local);
+      assert.equal(accepted.status, 201, JSON.stringify(accepted.json));
+      assert.ok((accepted.json.response_types as string[]).includes('token'));
+      const refused = await register(issuer, { redirect_uris: ['http://app.example.com/callback'] });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.json.error, 'invalid_redirect_uri');
+      // The code flow alone may use any http redirect URI, as the library allows.
+      assert.equal((await register(issuer, { redirect_uris: ['http://app.example.com/callback'], grant_types: ['authorization_code'] })).status, 201);
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  test('production keeps implicit redirect URIs https-only', async () => {
+    const issuer = await startIssuer({
+      overrides: { ...FLAG_ON, env: 'production', cookies: { keys: ['a-production-cookie-key-of-32-characters!'] }, users: [{ email: 'carol@example.com', password: 'a-real-password' }] },
+    });
+    try {
+      const refused = await register(issuer, local);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.json.error, 'invalid_redirect_uri');
+      assert.match(refused.json.error_description as string, /https/);
+      assert.equal((await register(issuer, AUTH0_EXAMPLE)).status, 201);
+    } finally {
+      await issuer.close();
+    }
+  });
+});

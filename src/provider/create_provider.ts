@@ -12,6 +12,7 @@ import type { Accounts } from './accounts.ts';
 import type { SigningKeys } from './keys.ts';
 import { createAccessTokenCustomizer } from './access_token_claims.ts';
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
+import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 /** Auth0's endpoint paths, relative to the issuer. */
@@ -118,6 +119,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     scopes: ['openid', 'profile', 'email', 'offline_access'],
     extraParams: ['audience'],
     conformIdTokenClaims: false,
+    // RS256 with the issuer's key, or HS256 with the client's secret for clients that register it.
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
     features: {
       devInteractions: { enabled: false },
@@ -206,6 +209,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   allowBareTokenResponseType(provider);
+  if (config.env !== 'production') allowLocalRedirectsForImplicit(provider);
   provider.proxy = config.proxy;
   return provider;
 }

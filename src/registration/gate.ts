@@ -87,7 +87,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
       refuse(ctx, 400, 'invalid_client_metadata', 'the request body is not valid JSON');
       return;
     }
-    const checked = checkRegistrationMetadata(parsed);
+    const checked = checkRegistrationMetadata(parsed, { production: config.env === 'production' });
     if ('refusal' in checked) {
       refuse(ctx, 400, checked.refusal.error, checked.refusal.error_description);
       return;

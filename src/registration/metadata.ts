@@ -25,12 +25,23 @@ function fail(error: RegistrationError['error'], description: string): Registrat
   return { error, error_description: description };
 }
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
 function redirectUriProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0) return 'redirect_uris members must be non-empty strings';
   if (value.length > MAX_URI_LENGTH) return `redirect_uris members must be at most ${MAX_URI_LENGTH} characters`;
   const url = URL.parse(value);
   if (!url) return `redirect_uris must be absolute URIs (${JSON.stringify(value.slice(0, 100))} is not)`;
   if (value.includes('#')) return 'redirect_uris must not contain a fragment';
+  return undefined;
+}
+
+/** Tokens in a URL fragment go only to https, or to this machine while developing. */
+function implicitRedirectProblem(value: string, production: boolean): string | undefined {
+  const url = new URL(value);
+  if (url.protocol !== 'http:') return undefined;
+  if (production) return 'redirect_uris of clients using the implicit flow must use https';
+  if (!LOOPBACK_HOSTS.has(url.hostname)) return 'redirect_uris of clients using the implicit flow must use https (http is allowed only for localhost and 127.0.0.1 in development)';
   return undefined;
 }
 
@@ -52,7 +63,7 @@ function grantTypesFor(responseTypes: string[]): string[] {
  * Check a parsed body; return the metadata to hand to the library (with our defaults filled
  * in), or the RFC 7591 error to answer with.
  */
-export function checkRegistrationMetadata(body: unknown): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
+export function checkRegistrationMetadata(body: unknown, options: { production: boolean }): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { refusal: fail('invalid_client_metadata', 'the request body must be a JSON object') };
   }
@@ -119,5 +130,11 @@ export function checkRegistrationMetadata(body: unknown): { metadata: Record<str
   }
   metadata.grant_types = grantTypes;
   metadata.response_types = responseTypes;
+  if (grantTypes.includes('implicit') && (metadata.application_type ?? 'web') === 'web') {
+    for (const uri of uris as string[]) {
+      const problem = implicitRedirectProblem(uri, options.production);
+      if (problem) return { refusal: fail('invalid_redirect_uri', problem) };
+    }
+  }
   return { metadata };
 }
