@@ -11,28 +11,41 @@ import { createAccounts } from './provider/accounts.ts';
 import { createProvider } from './provider/create_provider.ts';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
-import { errorPage } from './interactions/views.ts';
+import { createErrorHandler } from './error_handler.ts';
+import { createSecurityHeaders } from './security_headers.ts';
+import { instrumentStore } from './observability/instrumented_store.ts';
+import { createMetrics } from './observability/metrics.ts';
+import type { Metrics } from './observability/metrics.ts';
+import { createRequestLog } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
-import type { TenantSettingsService } from './tenant/settings.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { defaultAuthorizeScope } from './provider/default_scope.ts';
+import type { TenantSettingsService } from './tenant/settings.ts';
 
 export type AppDeps = {
   config: Config;
   store: Store;
   logger: Logger;
+  /** Defaults to a registry of this app's own. */
+  metrics?: Metrics;
 };
 
 export type Issuer = {
   app: Koa;
   provider: Provider;
   tenant: TenantSettingsService;
+  metrics: Metrics;
   /** Apply the config file's tenant flags again (SIGHUP), with the audit lines it logs. */
   reloadTenantFlags(config: Config): Promise<void>;
 };
 
-function healthRoutes(store: Store): Router {
+function operationsRoutes(store: Store, metrics: Metrics): Router {
   const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
@@ -51,7 +64,9 @@ function healthRoutes(store: Store): Router {
 }
 
 export async function createApp(deps: AppDeps): Promise<Issuer> {
-  const { config, store, logger } = deps;
+  const { config, logger } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const store = instrumentStore(deps.store, metrics);
   const [signingKeys, cookieKeys] = await Promise.all([loadSigningKeys(store, config), loadCookieKeys(store, config)]);
   const accounts = createAccounts(config.users);
   const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys });
@@ -63,7 +78,9 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   }
   await reloadTenantFlags(config);
 
-  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'provider server error'));
+  provider.on('server_error', (ctx, error) => logger.error({ err: error, request_id: ctx.state?.requestId }, 'provider server error'));
+  provider.on('authorization.success', () => metrics.authorizations.inc({ outcome: 'success' }));
+  provider.on('authorization.error', (_ctx, error) => metrics.authorizations.inc({ outcome: (error as { error?: string }).error ?? 'error' }));
 
   const app = new Koa();
   // The provider reads cookies through the outer context when mounted: same keys, or no session survives.
@@ -71,33 +88,18 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.proxy = config.proxy;
   app.silent = true;
 
-  // Our own routes fail in our shape; 5xx details never reach the caller.
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (error) {
-      const err = error as { status?: number; expose?: boolean; message?: string };
-      const status = err.status && err.status >= 400 && err.status < 600 ? err.status : 500;
-      if (status >= 500) logger.error({ err: error, path: ctx.path }, 'request failed');
-      const description = status < 500 && err.expose ? err.message : 'The server could not complete the request.';
-      ctx.status = status;
-      if (ctx.accepts('html', 'json') === 'html') {
-        ctx.type = 'html';
-        ctx.body = errorPage({ error: status < 500 ? 'invalid_request' : 'server_error', description });
-      } else {
-        ctx.body = { error: status < 500 ? 'invalid_request' : 'server_error', error_description: description };
-      }
-    }
-  });
+  app.use(createRequestLog({ logger, metrics }));
+  app.use(createErrorHandler(logger));
+  app.use(createSecurityHeaders());
 
-  for (const router of [healthRoutes(store), createInteractionRoutes({ provider, accounts, config })]) {
+  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config })]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
   app.use(defaultAuthorizeScope);
   app.use(createDiscoveryFilter(tenant));
-  app.use(createRegistrationGate({ config, store, tenant, logger }));
+  app.use(createRegistrationGate({ config, store, tenant, logger, metrics }));
   for (const middleware of provider.middleware) app.use(middleware);
 
-  return { app, provider, tenant, reloadTenantFlags };
+  return { app, provider, tenant, metrics, reloadTenantFlags };
 }

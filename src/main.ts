@@ -83,7 +83,13 @@ async function start(logger: Logger): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 }
 
-const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+// JSON lines for machines; readable lines (pino-pretty) when a person watches a development terminal.
+const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
+const logger = pino({
+  base: undefined,
+  timestamp: pino.stdTimeFunctions.isoTime,
+  ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
+});
 start(logger).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);

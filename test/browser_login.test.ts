@@ -17,6 +17,9 @@ import type { RunningIssuer } from './support/issuer.ts';
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'shots-'));
 const CALLBACK = 'https://app.example.com/callback';
 
+/** The one browser API this test calls inside the page (the project type-checks without the DOM lib). */
+type BrowserWindow = { getComputedStyle(element: unknown): { backgroundColor: string } };
+
 let issuer: RunningIssuer;
 let browser: Browser;
 
@@ -54,6 +57,9 @@ test('log in and consent in Chromium, landing on the app with tokens in the frag
   await page.goto(authorize.href);
 
   await page.getByRole('heading', { name: 'Log in' }).waitFor();
+  // The page's style sheet is allowed by the CSP's hash: the button is painted in the accent colour.
+  const buttonColour = await page.getByRole('button', { name: 'Continue' }).evaluate((el) => (globalThis as unknown as BrowserWindow).getComputedStyle(el).backgroundColor);
+  assert.equal(buttonColour, 'rgb(11, 87, 208)');
   await page.getByLabel('Email address').fill(ALICE.email);
   await page.screenshot({ path: join(SHOTS, 'login.png') });
   await page.getByLabel('Password').fill('not-the-password');

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/create_provider.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter } from './rate_limit.ts';
@@ -17,11 +18,12 @@ export type RegistrationGateDeps = {
   store: Store;
   tenant: TenantSettingsService;
   logger: Logger;
+  metrics: Pick<Metrics, 'registrations'>;
 };
 
 const PATH = AUTH0_ROUTES.registration;
 
-function refuse(ctx: Context, status: number, error: string, description: string): void {
+function answer(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
   ctx.body = { error, error_description: description };
@@ -35,7 +37,11 @@ function allowCors(ctx: Context): void {
 }
 
 export function createRegistrationGate(deps: RegistrationGateDeps) {
-  const { config, store, tenant, logger } = deps;
+  const { config, store, tenant, logger, metrics } = deps;
+  function refuse(ctx: Context, status: number, error: string, description: string, reason: string = error): void {
+    metrics.registrations.inc({ outcome: 'refused', reason });
+    answer(ctx, status, error, description);
+  }
   const { rate_limit: rateLimit, max_clients: maxClients, max_body_bytes: maxBodyBytes } = config.registration;
   const limiter = createRateLimiter({ store, name: 'register', perSecond: rateLimit.per_second, burst: rateLimit.burst });
 
@@ -52,32 +58,32 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
     if (ctx.method !== 'POST') {
       ctx.set('Allow', 'POST, OPTIONS');
-      refuse(ctx, 405, 'invalid_request', `${ctx.method} is not allowed on ${PATH}; register with POST`);
+      answer(ctx, 405, 'invalid_request', `${ctx.method} is not allowed on ${PATH}; register with POST`);
       return;
     }
     allowCors(ctx);
 
     const settings = await tenant.get();
     if (!settings.flags.enable_dynamic_client_registration) {
-      refuse(ctx, 403, 'access_denied', 'Dynamic client registration is disabled for this tenant (tenant flag enable_dynamic_client_registration is off)');
+      refuse(ctx, 403, 'access_denied', 'Dynamic client registration is disabled for this tenant (tenant flag enable_dynamic_client_registration is off)', 'disabled');
       return;
     }
 
     const decision = await limiter.consume(ctx.ip);
     if (!decision.allowed) {
       ctx.set('Retry-After', String(decision.retryAfterSeconds));
-      refuse(ctx, 429, 'too_many_requests', `Too many registrations from this address; retry after ${decision.retryAfterSeconds} s`);
+      refuse(ctx, 429, 'too_many_requests', `Too many registrations from this address; retry after ${decision.retryAfterSeconds} s`, 'rate_limited');
       logger.info({ event: 'registration_refused', reason: 'rate_limited', ip: ctx.ip }, 'registration refused');
       return;
     }
 
     if (!ctx.is('application/json')) {
-      refuse(ctx, 415, 'invalid_client_metadata', 'the request body must be application/json');
+      refuse(ctx, 415, 'invalid_client_metadata', 'the request body must be application/json', 'unsupported_media_type');
       return;
     }
     const raw = await readBodyWithin(ctx.req, maxBodyBytes);
     if (!raw) {
-      refuse(ctx, 413, 'invalid_client_metadata', `the request body must be at most ${maxBodyBytes} bytes`);
+      refuse(ctx, 413, 'invalid_client_metadata', `the request body must be at most ${maxBodyBytes} bytes`, 'too_large');
       return;
     }
     let parsed: unknown;
@@ -94,7 +100,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
 
     if ((await store.countClients()) >= maxClients) {
-      refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`);
+      refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`, 'max_clients');
       logger.warn({ event: 'registration_refused', reason: 'max_clients', ip: ctx.ip }, 'registration refused');
       return;
     }
@@ -102,7 +108,9 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     replayBody(ctx, Buffer.from(JSON.stringify(checked.metadata)));
     await next();
 
+    if (ctx.status !== 201) metrics.registrations.inc({ outcome: 'refused', reason: String((ctx.body as { error?: unknown } | undefined)?.error ?? ctx.status) });
     if (ctx.status === 201 && ctx.body && typeof ctx.body === 'object') {
+      metrics.registrations.inc({ outcome: 'accepted', reason: '' });
       const client = ctx.body as Record<string, unknown>;
       // RFC 7592 management is not offered: no registration access token to hand out.
       delete client.registration_access_token;

@@ -1,0 +1,52 @@
+// Prometheus metrics (prom-client), one registry per app so that several apps in one process
+// (tests, WEB_CONCURRENCY workers) never share counters by accident.
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+export type Metrics = {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  registrations: Counter<'outcome' | 'reason'>;
+  authorizations: Counter<'outcome'>;
+  storeErrors: Counter<'operation'>;
+  storeDuration: Histogram<'operation'>;
+};
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'issuer_http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    registrations: new Counter({
+      name: 'issuer_registrations_total',
+      help: 'Dynamic client registrations: accepted, or refused with a reason',
+      labelNames: ['outcome', 'reason'],
+      registers: [registry],
+    }),
+    authorizations: new Counter({
+      name: 'issuer_authorizations_total',
+      help: 'Authorization requests by outcome (success, or the OAuth error code)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: 'issuer_store_errors_total',
+      help: 'Store operations that failed',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: 'issuer_store_operation_duration_seconds',
+      help: 'Store operation latency',
+      labelNames: ['operation'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,40 @@
+// One structured log line per request, a request id on every response, and the duration
+// histogram. Paths and query strings are not logged: the route names the endpoint, and query
+// strings can carry tokens (id_token_hint) and codes.
+import { randomUUID } from 'node:crypto';
+
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+
+import type { Metrics } from './metrics.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The route an endpoint is known by: the provider's route name or our router's pattern. */
+export function routeOf(ctx: Context): string {
+  const oidcRoute = (ctx as { oidc?: { route?: string } }).oidc?.route;
+  if (oidcRoute) return oidcRoute;
+  const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  return ctx.status === 404 ? 'not_found' : 'other';
+}
+
+export function createRequestLog(deps: { logger: Logger; metrics: Metrics }) {
+  const { logger, metrics } = deps;
+  return async function requestLog(ctx: Context, next: Next): Promise<void> {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get('X-Request-Id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeOf(ctx);
+      const status = ctx.status;
+      metrics.httpDuration.observe({ method: ctx.method, route, status: String(status) }, seconds);
+      logger.info({ request_id: requestId, method: ctx.method, route, status, duration_ms: Math.round(seconds * 1e5) / 100 }, 'request');
+    }
+  };
+}
