@@ -18,6 +18,7 @@ import { createMetrics } from './observability/metrics.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { createRequestLog } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
+import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { defaultAuthorizeScope } from './provider/default_scope.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
@@ -99,6 +100,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(defaultAuthorizeScope);
   app.use(createDiscoveryFilter(tenant));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics }));
+  app.use(createTokenJsonBody());
   for (const middleware of provider.middleware) app.use(middleware);
 
   return { app, provider, tenant, metrics, reloadTenantFlags };

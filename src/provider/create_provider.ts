@@ -11,6 +11,7 @@ import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
 import type { SigningKeys } from './keys.ts';
 import { createAccessTokenCustomizer } from './access_token_claims.ts';
+import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from './client_credentials.ts';
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
@@ -96,15 +97,16 @@ export function createProvider(deps: ProviderDeps): Provider {
   }
 
   async function getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: InstanceType<Provider['Client']>): Promise<ResourceServer> {
-    const machine = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
-    if (indicator === mgmtAudience) {
-      const scopes = machine ? grantedScopes(client.clientId, indicator) : undefined;
-      if (!scopes) throw new errors.InvalidTarget('the Management API is only available to clients granted access to it');
-      return { scope: scopes.join(' '), audience: indicator, accessTokenTTL: MANAGEMENT_TOKEN_LIFETIME, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
-    }
+    const machine = isClientCredentials(ctx);
     const api = apis.get(indicator);
+    // Machine tokens: only the scopes of `client_grants`, refused in Auth0's words otherwise.
+    const granted = machine ? grantedScopesFor(ctx, indicator, indicator === mgmtAudience || api !== undefined, grantedScopes(client.clientId, indicator)) : undefined;
+    if (indicator === mgmtAudience) {
+      if (!granted) throw new errors.InvalidTarget('the Management API is only available to clients granted access to it');
+      return { scope: granted.join(' '), audience: indicator, accessTokenTTL: MANAGEMENT_TOKEN_LIFETIME, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+    }
     if (!api) throw new errors.InvalidTarget(`unknown audience: ${indicator} is not an API of this issuer`);
-    const scopes = machine ? grantedScopes(client.clientId, indicator) : api.scopes;
+    const scopes = machine ? granted : api.scopes;
     if (!scopes) throw new errors.InvalidTarget(`this client is not granted access to ${indicator}`);
     return { scope: scopes.join(' '), audience: indicator, accessTokenTTL: api.token_lifetime, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
   }
@@ -143,6 +145,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         // Auth0 names the API with `audience`; the library with `resource` (RFC 8707).
         async defaultResource(ctx) {
+          if (isClientCredentials(ctx)) return clientCredentialsAudience(ctx);
           const audience = ctx.oidc.params?.audience;
           return typeof audience === 'string' && audience ? audience : undefined;
         },
