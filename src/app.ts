@@ -18,6 +18,8 @@ import { createMetrics } from './observability/metrics.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { createRequestLog } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
+import { auditSettingChanges } from './tenant/audit.ts';
+import { createManagementApi } from './management/router.ts';
 import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { defaultAuthorizeScope } from './provider/default_scope.ts';
@@ -74,8 +76,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const tenant = createTenantSettings({ store });
 
   async function reloadTenantFlags(next: Config): Promise<void> {
-    const changes = await tenant.applyConfigFlags(next.tenant.flags);
-    for (const change of changes) logger.info({ audit: 'tenant_settings', actor: 'config-file', ...change, at: new Date().toISOString() }, 'tenant setting changed');
+    auditSettingChanges(logger, 'config-file', await tenant.applyConfigFlags(next.tenant.flags));
   }
   await reloadTenantFlags(config);
 
@@ -100,6 +101,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(defaultAuthorizeScope);
   app.use(createDiscoveryFilter(tenant));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics }));
+  app.use(createManagementApi({ config, tenant, signingKeys, logger }));
   app.use(createTokenJsonBody());
   for (const middleware of provider.middleware) app.use(middleware);
 

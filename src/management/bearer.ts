@@ -1,0 +1,72 @@
+// Bearer tokens for the Management API: JWTs the issuer signed itself, checked with jose against
+// the public parts of the provider's signing keys (a local key set built once at start, no HTTP
+// call to our own JWKS endpoint). Every failure is a ManagementError in Auth0's words.
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type { JWK, JWTPayload } from 'jose';
+
+import type { SigningKeys } from '../provider/keys.ts';
+import { ManagementError } from './errors.ts';
+
+/** What a verified Management API token says about its caller. */
+export type ManagementCaller = { clientId: string; scopes: ReadonlySet<string> };
+
+export type BearerVerifier = {
+  /** Verify the Authorization header's Bearer token; throws a 401 ManagementError. */
+  verify(authorization: string | undefined): Promise<ManagementCaller>;
+};
+
+// oidc-provider signs JWT access tokens with typ at+jwt (RFC 9068).
+const ACCESS_TOKEN_TYP = 'at+jwt';
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+
+/** A key without its private members: what the JWKS endpoint publishes. */
+export function publicJwk(key: JWK): JWK {
+  return Object.fromEntries(Object.entries(key).filter(([name]) => !PRIVATE_MEMBERS.has(name))) as JWK;
+}
+
+function unauthorized(message: string): ManagementError {
+  return new ManagementError(401, 'invalid_token', message, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+}
+
+/** Auth0's messages for each way a token can fail. */
+function explain(error: unknown): ManagementError {
+  if (error instanceof joseErrors.JWTExpired) return unauthorized('Expired token received for JSON Web Token validation');
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JWKSNoMatchingKey) {
+    return unauthorized('Invalid signature received for JSON Web Token validation');
+  }
+  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') {
+    const { aud } = error.payload;
+    return unauthorized(`Bad audience: ${Array.isArray(aud) ? aud.join(' ') : String(aud ?? '')}`);
+  }
+  if (error instanceof joseErrors.JOSEError) return unauthorized('Invalid token');
+  throw error;
+}
+
+export function createBearerVerifier(deps: { issuer: string; audience: string; signingKeys: SigningKeys }): BearerVerifier {
+  const { issuer, audience } = deps;
+  const keySet = createLocalJWKSet({ keys: deps.signingKeys.keys.map(publicJwk) });
+
+  return {
+    async verify(authorization) {
+      if (!authorization) throw unauthorized('Missing authentication');
+      const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization);
+      if (!match) throw unauthorized('Bad HTTP authentication header format');
+      const token = match[1]!;
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keySet, {
+          issuer,
+          audience,
+          algorithms: ['RS256'],
+          typ: ACCESS_TOKEN_TYP,
+          requiredClaims: ['exp', 'sub'],
+        }));
+      } catch (error) {
+        throw explain(error);
+      }
+      const { azp, scope = '' } = payload;
+      if (typeof azp !== 'string' || !azp || typeof scope !== 'string') throw unauthorized('Invalid token');
+      return { clientId: azp, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    },
+  };
+}
