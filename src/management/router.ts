@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { managementAudience } from '../config.ts';
 import type { SigningKeys } from '../provider/keys.ts';
-import { readBodyWithin } from '../registration/replay_body.ts';
+import { readBodyWithin } from '../http/request_body.ts';
 import { auditSettingChanges } from '../tenant/audit.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import { createBearerVerifier } from './bearer.ts';

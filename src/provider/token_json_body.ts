@@ -5,7 +5,7 @@
 // test/management_token.test.ts fails loudly if a library upgrade breaks it.
 import type { Context, Next } from 'koa';
 
-import { readBodyWithin, replayBody } from '../registration/replay_body.ts';
+import { readBodyWithin, replayBody } from '../http/request_body.ts';
 import { AUTH0_ROUTES } from './create_provider.ts';
 
 /** The library's own limit for form bodies. */

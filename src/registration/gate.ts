@@ -11,7 +11,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/create_provider.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter } from './rate_limit.ts';
-import { readBodyWithin, replayBody } from './replay_body.ts';
+import { readBodyWithin, replayBody } from '../http/request_body.ts';
 
 export type RegistrationGateDeps = {
   config: Config;

@@ -1,8 +1,11 @@
-// Bend: the registration gate reads and checks the request body itself (size limit, JSON,
-// RFC 7591 errors) before oidc-provider sees it. The library reads the body from `ctx.req` as a
+// Reading a request body within a limit, and handing it on to oidc-provider.
+//
+// Bend: the registration gate and the token endpoint's JSON support read and check the body
+// themselves before oidc-provider sees it. The library reads the body from `ctx.req` as a
 // stream, and warns when an upstream parser consumed it; so the request it gets replays the
 // checked body through a stream while everything else (headers, socket) stays the original's.
-// Covered by test/registration*.test.ts: any change in how the library reads bodies fails them.
+// Covered by test/registration*.test.ts and test/management_token.test.ts: any change in how
+// the library reads bodies fails them.
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
