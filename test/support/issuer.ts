@@ -66,13 +66,13 @@ export function createTestStore(backend: Backend): { store: Store; cleanup(): vo
  * Listen first (the issuer's URL holds the port), then build the app over the given backend.
  * `port` may be fixed to restart an issuer at the same URL.
  */
-export async function startIssuer(options: { backend?: Backend; overrides?: Record<string, unknown>; port?: number; logger?: Logger } = {}): Promise<RunningIssuer> {
+export async function startIssuer(options: { backend?: Backend; overrides?: Record<string, unknown> | ((url: string) => Record<string, unknown>); port?: number; logger?: Logger } = {}): Promise<RunningIssuer> {
   const server = createServer();
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/`;
-  const config = testConfig(url, options.overrides);
+  const config = testConfig(url, typeof options.overrides === 'function' ? options.overrides(url) : options.overrides);
   const { store, cleanup } = createTestStore(options.backend ?? { kind: 'sqlite' });
   const logger = options.logger ?? pino({ level: 'silent' });
   const issuer = await createApp({ config, store, logger });
