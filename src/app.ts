@@ -23,6 +23,8 @@ import { createManagementApi } from './management/router.ts';
 import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { defaultAuthorizeScope } from './provider/default_scope.ts';
+import { authorizationResponse } from './provider/authorization_response.ts';
+import { createUserinfoForApiTokens } from './provider/userinfo_for_api_tokens.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
 
 export type AppDeps = {
@@ -99,6 +101,8 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
     app.use(router.allowedMethods());
   }
   app.use(defaultAuthorizeScope);
+  app.use(authorizationResponse);
+  app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider }));
   app.use(createDiscoveryFilter(tenant));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics }));
   app.use(createManagementApi({ config, tenant, signingKeys, logger }));

@@ -1,10 +1,36 @@
-// Bend: Auth0's access token claims. The library's JWT access tokens carry `client_id` and a
-// single `aud`; Auth0's also carry `azp`, `gty` and `sub: <client_id>@clients` for machine
-// tokens, and list `<issuer>userinfo` in `aud` when `openid` was granted with an API audience.
+// Bend: Auth0's access token claims. The library's JWT access tokens carry `client_id`, a single
+// `aud` and only the API's scopes; Auth0's also carry `azp`, `gty` and `sub: <client_id>@clients`
+// for machine tokens, and, when `openid` was granted with an API audience, list
+// `<issuer>userinfo` in `aud` and the granted OIDC scopes in `scope`
+// ("openid profile email read:contacts"), which is what lets /userinfo accept the token
+// (src/provider/userinfo_for_api_tokens.ts). The token's own `scope` is changed too, so that the
+// authorization or token response says the same as the token.
+// test/implicit_flow.test.ts fails loudly if an upgrade of oidc-provider (9.13.3) changes this.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 type StructuredJwt = { header?: Record<string, unknown>; payload: Record<string, unknown> };
-type TokenLike = { kind: string; clientId?: string };
+type TokenLike = { kind: string; clientId?: string; scope?: string };
+type GrantLike = { getOIDCScopeFiltered(filter: Set<string>): string };
+type ScopeSource = { scope?: string } | undefined;
+
+function words(scope: unknown): string[] {
+  return typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
+}
+
+/**
+ * The OIDC scopes the user granted for the request behind this token: the authorization
+ * request's (implicit), else the code's or refresh token's being exchanged at the token endpoint.
+ */
+function grantedOidcScopes(ctx: KoaContextWithOIDC): string[] {
+  const oidc = ctx?.oidc;
+  if (!oidc) return [];
+  const entities = oidc.entities as { Grant?: GrantLike; AuthorizationCode?: ScopeSource; RefreshToken?: ScopeSource };
+  const source = entities.AuthorizationCode ?? entities.RefreshToken;
+  const requested = source ? words(oidc.params?.scope ?? source.scope) : [...oidc.requestParamOIDCScopes];
+  const grant = entities.Grant;
+  if (!grant) return [];
+  return words(grant.getOIDCScopeFiltered(new Set(requested)));
+}
 
 export function createAccessTokenCustomizer(issuer: string) {
   const userinfoAudience = new URL('userinfo', issuer).href;
@@ -16,10 +42,11 @@ export function createAccessTokenCustomizer(issuer: string) {
       payload.gty = 'client-credentials';
       return;
     }
-    // The API token's own scope holds only the API's scopes; `openid` is in the request (implicit)
-    // or in the authorization code being exchanged.
-    const code = ctx?.oidc?.entities?.AuthorizationCode as { scope?: string } | undefined;
-    const openid = ctx?.oidc?.requestParamOIDCScopes?.has('openid') || (code?.scope ?? '').split(' ').includes('openid');
-    if (openid && typeof payload.aud === 'string') payload.aud = [payload.aud, userinfoAudience];
+    const oidcScopes = grantedOidcScopes(ctx);
+    if (!oidcScopes.includes('openid')) return;
+    if (typeof payload.aud === 'string') payload.aud = [payload.aud, userinfoAudience];
+    const scope = [...new Set([...oidcScopes, ...words(payload.scope)])].join(' ');
+    payload.scope = scope;
+    token.scope = scope;
   };
 }

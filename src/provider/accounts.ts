@@ -15,6 +15,11 @@ export type Account = {
   name: string | undefined;
 };
 
+/** The claims the issuer releases about an account (the scopes in OIDC_CLAIMS pick among them). */
+export function accountClaims(account: Account): { sub: string; [claim: string]: unknown } {
+  return { sub: account.sub, email: account.email, email_verified: account.email_verified, name: account.name, nickname: account.email.split('@')[0] };
+}
+
 export type Accounts = {
   /** The account for these credentials, or undefined; never says which part was wrong. */
   authenticate(email: string, password: string): Promise<Account | undefined>;

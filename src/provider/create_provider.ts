@@ -9,11 +9,13 @@ import type { Config } from '../config.ts';
 import { managementAudience } from '../config.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
+import { accountClaims } from './accounts.ts';
 import type { SigningKeys } from './keys.ts';
 import { createAccessTokenCustomizer } from './access_token_claims.ts';
 import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from './client_credentials.ts';
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
+import { checkStateLength } from './state_limit.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 /** Auth0's endpoint paths, relative to the issuer. */
@@ -90,6 +92,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const firstParty = new Set(config.clients.map((c) => c.client_id));
   const apis = new Map(config.apis.map((api) => [api.identifier, api]));
   const mgmtAudience = managementAudience(config);
+  const userinfoAudience = new URL('userinfo', config.issuer).href;
 
   function grantedScopes(clientId: string, audience: string): string[] | undefined {
     const grant = config.client_grants.find((g) => g.client_id === clientId && g.audience === audience);
@@ -119,7 +122,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: AUTH0_ROUTES,
     claims: OIDC_CLAIMS,
     scopes: ['openid', 'profile', 'email', 'offline_access'],
-    extraParams: ['audience'],
+    extraParams: { audience: null, state: checkStateLength },
     conformIdTokenClaims: false,
     // RS256 with the issuer's key, or HS256 with the client's secret for clients that register it.
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
@@ -147,7 +150,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         async defaultResource(ctx) {
           if (isClientCredentials(ctx)) return clientCredentialsAudience(ctx);
           const audience = ctx.oidc.params?.audience;
-          return typeof audience === 'string' && audience ? audience : undefined;
+          // Auth0's `audience=<issuer>userinfo` asks for a token for /userinfo only: no API.
+          return typeof audience === 'string' && audience && audience !== userinfoAudience ? audience : undefined;
         },
         getResourceServerInfo,
         async useGrantedResource() {
@@ -167,7 +171,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return {
         accountId: account.sub,
         async claims() {
-          return { sub: account.sub, email: account.email, email_verified: account.email_verified, name: account.name, nickname: account.email.split('@')[0] };
+          return accountClaims(account);
         },
       };
     },

@@ -12,6 +12,13 @@ import type { Json, Store } from '../../adapters/contract.ts';
 
 export type SigningKeys = { keys: JWK[] };
 
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+
+/** The signing keys without their private members: what /.well-known/jwks.json publishes. */
+export function publicSigningKeys(signingKeys: SigningKeys): { keys: JWK[] } {
+  return { keys: signingKeys.keys.map((key) => Object.fromEntries(Object.entries(key).filter(([name]) => !PRIVATE_MEMBERS.has(name))) as JWK) };
+}
+
 async function generateSigningKeys(): Promise<SigningKeys> {
   const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
   const jwk = await exportJWK(privateKey);
