@@ -97,6 +97,13 @@ for (const [name, backend] of backends) {
       assert.deepEqual(json.contacts, ['ops@example.com']);
     });
 
+    test('response types name their parts in any order: token id_token is id_token token', async () => {
+      const { status, json } = await register(issuer, { ...AUTH0_EXAMPLE, response_types: ['token id_token'] });
+      assert.equal(status, 201, JSON.stringify(json));
+      assert.deepEqual(json.response_types, ['id_token token']);
+      assert.deepEqual(json.grant_types, ['implicit']);
+    });
+
     const refusals: [string, number, string, string | Buffer, string?][] = [
       ['missing redirect_uris', 400, 'invalid_redirect_uri', JSON.stringify({ client_name: 'x' })],
       ['empty redirect_uris', 400, 'invalid_redirect_uri', JSON.stringify({ redirect_uris: [] })],

@@ -2,8 +2,9 @@
 // the public parts of the provider's signing keys (a local key set built once at start, no HTTP
 // call to our own JWKS endpoint). Every failure is a ManagementError in Auth0's words.
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
-import type { JWK, JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 
+import { publicSigningKeys } from '../provider/keys.ts';
 import type { SigningKeys } from '../provider/keys.ts';
 import { ManagementError } from './errors.ts';
 
@@ -17,13 +18,6 @@ export type BearerVerifier = {
 
 // oidc-provider signs JWT access tokens with typ at+jwt (RFC 9068).
 const ACCESS_TOKEN_TYP = 'at+jwt';
-const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
-
-/** A key without its private members: what the JWKS endpoint publishes. */
-export function publicJwk(key: JWK): JWK {
-  return Object.fromEntries(Object.entries(key).filter(([name]) => !PRIVATE_MEMBERS.has(name))) as JWK;
-}
-
 function unauthorized(message: string): ManagementError {
   return new ManagementError(401, 'invalid_token', message, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 }
@@ -44,7 +38,7 @@ function explain(error: unknown): ManagementError {
 
 export function createBearerVerifier(deps: { issuer: string; audience: string; signingKeys: SigningKeys }): BearerVerifier {
   const { issuer, audience } = deps;
-  const keySet = createLocalJWKSet({ keys: deps.signingKeys.keys.map(publicJwk) });
+  const keySet = createLocalJWKSet(publicSigningKeys(deps.signingKeys));
 
   return {
     async verify(authorization) {

@@ -11,6 +11,14 @@ export const MAX_URI_LENGTH = 2000;
 const AUTH_METHODS = new Set(['none', 'client_secret_post', 'client_secret_basic']);
 const GRANT_TYPES = new Set(['authorization_code', 'implicit', 'refresh_token', 'client_credentials']);
 const RESPONSE_TYPES = new Set(['code', 'token', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none']);
+const RESPONSE_TYPE_ORDER = ['code', 'id_token', 'token', 'none'];
+
+/** Space-separated parts in one canonical order, duplicates removed; unknown parts kept as sent. */
+function normalizeResponseType(type: string): string {
+  const parts = [...new Set(type.split(' '))];
+  if (!parts.every((part) => RESPONSE_TYPE_ORDER.includes(part))) return type;
+  return parts.sort((a, b) => RESPONSE_TYPE_ORDER.indexOf(a) - RESPONSE_TYPE_ORDER.indexOf(b)).join(' ');
+}
 
 /** Metadata the issuer fills in when a client does not say. */
 export const DEFAULT_GRANT_TYPES = ['authorization_code', 'implicit'];
@@ -111,6 +119,8 @@ export function checkRegistrationMetadata(body: unknown, options: { production: 
   if (grantTypes?.includes('client_credentials')) {
     return { refusal: fail('invalid_client_metadata', 'registered clients cannot use the client_credentials grant') };
   }
+  // `token id_token` and `id_token token` name the same response type (OIDC Core, section 3).
+  responseTypes = responseTypes?.map(normalizeResponseType);
   const unknownResponse = responseTypes?.find((r) => !RESPONSE_TYPES.has(r));
   if (unknownResponse !== undefined) return { refusal: fail('invalid_client_metadata', `unsupported response_type ${JSON.stringify(unknownResponse.slice(0, 100))}`) };
 
