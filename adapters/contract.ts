@@ -51,6 +51,36 @@ export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
   'PreAuthorizedCode',
 ]);
 
+/**
+ * The backend cannot answer now (unreachable, timed out, failing over, or could not make a
+ * write durable). Every Store rejects with this for such failures, so that callers can answer
+ * "retry later" (503) instead of "bug" (500); other errors stay what they are.
+ *
+ * Shaped as oidc-provider shapes its own errors (`message` is the OAuth error code, `expose`
+ * lets its error handler show it, `statusCode` is the HTTP status), so a store outage inside
+ * the library reaches the caller as 503 `temporarily_unavailable` through the library's own
+ * error path; the project's routes recognise the class (src/store_unavailable.ts).
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly error = 'temporarily_unavailable';
+  readonly error_description = 'The service is temporarily unavailable; retry in a moment.';
+  readonly status = 503;
+  readonly statusCode = 503;
+  readonly expose = true;
+  /** What went wrong underneath, for logs (never sent to callers). */
+  readonly reason: string;
+
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('temporarily_unavailable', options);
+    this.reason = reason;
+  }
+}
+
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}
+
 /** A JSON value as stored in the project's own documents. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -16,12 +16,24 @@
 //   Pcounter:<key>           string counter, PX set once when the window opens
 // Pointers (uid, user code, grant members) may outlive what they point to after a destroy;
 // every lookup through them re-checks the target, and they expire with it.
+//
+// Failing fast: every operation has a deadline (`timeoutMs`), and every failure that means
+// "Redis cannot answer now" (timeouts, lost connections, a cluster or master failing over,
+// LOADING, OOM...) rejects with StoreUnavailableError; the callers answer 503.
+//
+// Durable writes: Redis replicates asynchronously, so a write the master acknowledged can be
+// lost in a failover. With `waitForReplicas`, the writes a caller is told succeeded and that
+// cannot be redone (registered clients, project documents: tenant settings, keys) go through a
+// second connection and are followed by WAIT: unless enough replicas have them within the
+// timeout, the operation fails (503) instead of acknowledging a write that may vanish. A
+// second connection, because WAIT blocks the connection it runs on, and everything else
+// (sessions, codes, counters: lost ones cost a new login at worst) must not queue behind it.
 
 import { createHash } from 'node:crypto';
 
 import type { Cluster, Redis } from 'ioredis';
 
-import { GRANTABLE_MODELS } from './contract.ts';
+import { GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
 import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
 
 export type RedisStoreOptions = {
@@ -32,7 +44,32 @@ export type RedisStoreOptions = {
   client: Redis | Cluster;
   /** Namespaces every key, so several issuers (or test files) can share one Redis. */
   prefix?: string;
+  /** Deadline of one store operation, in ms (default 1000): past it, StoreUnavailableError. */
+  timeoutMs?: number;
+  /**
+   * Wait for this many replicas to hold client registrations and documents before answering
+   * (Redis WAIT). One server or Sentinel only: on a Cluster, WAIT would reach a random node.
+   */
+  waitForReplicas?: { replicas: number; timeoutMs: number };
 };
+
+export const DEFAULT_OPERATION_TIMEOUT_MS = 1000;
+
+// Client states (ioredis Redis and Cluster alike) in which no command can be sent now.
+const DISCONNECTED: ReadonlySet<string> = new Set(['close', 'reconnecting', 'end']);
+
+// Replies that mean "not now" rather than "wrong": loading after a restart, a demoted master,
+// a cluster or a master failing over, min-replicas-to-write not met, a busy script, maxmemory.
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|OOM)\b/;
+
+/** StoreUnavailableError for failures of the connection or of availability; others unchanged. */
+export function asStoreError(error: unknown, what: string): unknown {
+  if (error instanceof StoreUnavailableError || !(error instanceof Error)) return error;
+  // Bugs and corrupt data stay loud (500), they are not outages.
+  if (error instanceof SyntaxError || error instanceof TypeError || error instanceof RangeError) return error;
+  if (error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return error;
+  return new StoreUnavailableError(`redis ${what}: ${error.message}`, { cause: error });
+}
 
 type Script = { lua: string; sha: string };
 
@@ -81,17 +118,92 @@ function ttlMs(expiresIn: number | undefined): string {
 }
 
 export function createRedisStore(options: RedisStoreOptions): Store {
-  const { client } = options;
+  const { client, waitForReplicas } = options;
   const prefix = options.prefix ?? 'issuer:';
   const clientsKey = `${prefix}clients`;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
 
-  async function run(s: Script, key: string, ...args: string[]): Promise<unknown> {
+  if (waitForReplicas && client.isCluster) {
+    throw new Error('waitForReplicas is not supported on a Redis Cluster: WAIT must reach the node that took the write');
+  }
+  // The connection durable writes take, then WAIT on (see the header).
+  const durable = waitForReplicas && !client.isCluster ? (client as Redis).duplicate() : undefined;
+  const writer: Redis | Cluster = durable ?? client;
+
+  async function replicated(): Promise<void> {
+    if (!durable || !waitForReplicas) return;
+    const acknowledged = await durable.wait(waitForReplicas.replicas, waitForReplicas.timeoutMs);
+    if (acknowledged < waitForReplicas.replicas) {
+      throw new StoreUnavailableError(`redis WAIT: ${acknowledged} of ${waitForReplicas.replicas} replicas acknowledged within ${waitForReplicas.timeoutMs} ms`);
+    }
+  }
+
+  // After an operation timed out, the next ones fail at once for one deadline's length
+  // instead of each waiting out its own: a request that reads twice (oidc-provider's error
+  // handler looks the client up again) still answers within one deadline, and a frozen Redis
+  // does not hold every request for a second. Fast failures (refused connections) need no such
+  // help, and a success closes the window early.
+  let failFastUntil = 0;
+
+  // While (re)connecting, operations wait for `ready` within their deadline rather than in
+  // ioredis' offline queue (which a Cluster client does not have): one listener for them all.
+  let connected: Promise<void> | undefined;
+  function untilConnected(): Promise<void> | undefined {
+    if (client.status === 'ready' || client.status === 'wait') return undefined;
+    connected ??= new Promise((resolve) => {
+      client.once('ready', () => {
+        connected = undefined;
+        resolve();
+      });
+    });
+    return connected;
+  }
+
+  /** Run one operation within the deadline, mapping outages to StoreUnavailableError. */
+  async function guarded<T>(what: string, call: () => Promise<T>): Promise<T> {
+    if (Date.now() < failFastUntil) {
+      throw new StoreUnavailableError(`redis ${what}: not tried, Redis timed out less than ${timeoutMs} ms ago`);
+    }
+    // Known to be disconnected (between reconnect attempts): queueing would only wait.
+    if (DISCONNECTED.has(client.status)) {
+      throw new StoreUnavailableError(`redis ${what}: not connected (${client.status})`);
+    }
+    const connecting = untilConnected();
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new StoreUnavailableError(`redis ${what}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
     try {
-      return await client.evalsha(s.sha, 1, key, ...args);
+      const result = await Promise.race([connecting ? connecting.then(call) : call(), deadline]);
+      failFastUntil = 0;
+      return result;
+    } catch (error) {
+      if (timedOut || (error instanceof Error && /timed? ?out/i.test(error.message))) failFastUntil = Date.now() + timeoutMs;
+      throw asStoreError(error, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function guardAll<T extends object>(label: string, methods: T): T {
+    const out: Record<string, unknown> = {};
+    for (const [name, method] of Object.entries(methods) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+      out[name] = (...args: unknown[]) => guarded(`${label}${name}`, () => method(...args));
+    }
+    return out as T;
+  }
+
+  async function run(s: Script, key: string, args: string[], conn: Redis | Cluster = client): Promise<unknown> {
+    try {
+      return await conn.evalsha(s.sha, 1, key, ...args);
     } catch (error) {
       // Each node (and each restarted server) has its own script cache.
       if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return client.eval(s.lua, 1, key, ...args);
+        return conn.eval(s.lua, 1, key, ...args);
       }
       throw error;
     }
@@ -105,7 +217,17 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     return parsed;
   }
 
+  const adapters = new Map<string, ModelAdapter>();
   function adapterFor(model: string): ModelAdapter {
+    let adapter = adapters.get(model);
+    if (!adapter) {
+      adapter = createAdapter(model);
+      adapters.set(model, adapter);
+    }
+    return adapter;
+  }
+
+  function createAdapter(model: string): ModelAdapter {
     const grantable = GRANTABLE_MODELS.has(model);
     const keyOf = (id: string) => `${prefix}${model}:${id}`;
 
@@ -117,10 +239,13 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       return payload?.[field] === value ? payload : undefined;
     }
 
-    return {
-      async upsert(id, payload, expiresIn) {
+    // Registered clients cannot be redone by a new login: they take the durable path.
+    const conn = model === 'Client' ? writer : client;
+
+    return guardAll(`${model}.`, {
+      async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
         const px = ttlMs(expiresIn);
-        const writes: Promise<unknown>[] = [run(UPSERT, keyOf(id), JSON.stringify(payload), px)];
+        const writes: Promise<unknown>[] = [run(UPSERT, keyOf(id), [JSON.stringify(payload), px], conn)];
         const pointer = (key: string) =>
           px === '' ? client.set(key, id) : client.set(key, id, 'PX', px);
         if (model === 'Session' && payload.uid) {
@@ -128,32 +253,33 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         }
         if (payload.userCode) writes.push(pointer(`${prefix}userCode:${payload.userCode}`));
         if (grantable && payload.grantId) {
-          writes.push(run(GRANT_ADD, `${prefix}grant:${payload.grantId}`, `${model}:${id}`, px));
+          writes.push(run(GRANT_ADD, `${prefix}grant:${payload.grantId}`, [`${model}:${id}`, px]));
         }
         if (model === 'Client') {
           const score = px === '' ? '+inf' : String(Date.now() + Number(px));
-          writes.push(client.zadd(clientsKey, score, id));
+          writes.push(conn.zadd(clientsKey, score, id));
         }
         await Promise.all(writes);
+        if (model === 'Client') await replicated();
       },
-      find(id) {
+      find(id: string) {
         return findAt(keyOf(id));
       },
-      findByUid(uid) {
+      findByUid(uid: string) {
         return findVia(`${prefix}sessionUid:${uid}`, 'uid', uid);
       },
-      findByUserCode(userCode) {
+      findByUserCode(userCode: string) {
         return findVia(`${prefix}userCode:${userCode}`, 'userCode', userCode);
       },
-      async consume(id) {
-        await run(CONSUME, keyOf(id), String(Math.floor(Date.now() / 1000)));
+      async consume(id: string) {
+        await run(CONSUME, keyOf(id), [String(Math.floor(Date.now() / 1000))]);
       },
-      async destroy(id) {
+      async destroy(id: string) {
         const deletes: Promise<unknown>[] = [client.del(keyOf(id))];
         if (model === 'Client') deletes.push(client.zrem(clientsKey, id));
         await Promise.all(deletes);
       },
-      async revokeByGrantId(grantId) {
+      async revokeByGrantId(grantId: string) {
         const grantKey = `${prefix}grant:${grantId}`;
         const members = await client.smembers(grantKey);
         // One DEL per member: members hash to different slots.
@@ -162,14 +288,12 @@ export function createRedisStore(options: RedisStoreOptions): Store {
           client.del(grantKey),
         ]);
       },
-    };
+    });
   }
 
   let closed = false;
 
-  return {
-    kind: 'redis',
-    adapterFor,
+  const operations = guardAll('', {
     async countClients() {
       const now = Date.now();
       // Trimming expired clients rides along in the same round trip; it only bounds growth.
@@ -179,29 +303,43 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       ]);
       return count;
     },
-    async getDocument(name) {
+    async getDocument(name: string) {
       const value = await client.get(`${prefix}doc:${name}`);
       return value === null ? undefined : (JSON.parse(value) as Json);
     },
-    async putDocument(name, value) {
-      await client.set(`${prefix}doc:${name}`, JSON.stringify(value));
+    async putDocument(name: string, value: Json) {
+      await writer.set(`${prefix}doc:${name}`, JSON.stringify(value));
+      await replicated();
     },
-    async putDocumentIfAbsent(name, value) {
+    async putDocumentIfAbsent(name: string, value: Json) {
       // SET NX GET (Redis >= 7.0): one atomic command that returns the winner if we lost.
-      const previous = await client.set(`${prefix}doc:${name}`, JSON.stringify(value), 'NX', 'GET');
+      const previous = await writer.set(`${prefix}doc:${name}`, JSON.stringify(value), 'NX', 'GET');
+      await replicated();
       return previous === null ? value : (JSON.parse(previous) as Json);
     },
-    async increment(key, ttlSeconds, by = 1) {
-      const value = await run(INCREMENT, `${prefix}counter:${key}`, String(by), ttlMs(ttlSeconds));
+    async increment(key: string, ttlSeconds: number, by = 1) {
+      const value = await run(INCREMENT, `${prefix}counter:${key}`, [String(by), ttlMs(ttlSeconds)]);
       return Number(value);
     },
     async ping() {
       await client.ping();
     },
+  });
+
+  return {
+    kind: 'redis',
+    adapterFor,
+    ...operations,
     async close() {
       if (closed) return;
       closed = true;
-      if (client.status !== 'end') await client.quit();
+      await Promise.all([client, durable].map(async (conn) => {
+        if (!conn) return;
+        if (conn.status !== 'end') await conn.quit().catch(() => undefined);
+        // quit() leaves a Sentinel client's failover detector (its subscriptions to the
+        // sentinels) open; disconnect() closes it, and anything else quit could not.
+        conn.disconnect();
+      }));
     },
   };
 }

@@ -12,6 +12,7 @@ import { createProvider } from './provider/create_provider.ts';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { createErrorHandler } from './error_handler.ts';
+import { createStoreUnavailableHandler } from './store_unavailable.ts';
 import { createSecurityHeaders } from './security_headers.ts';
 import { instrumentStore } from './observability/instrumented_store.ts';
 import { createMetrics } from './observability/metrics.ts';
@@ -94,6 +95,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
 
   app.use(createRequestLog({ logger, metrics }));
   app.use(createErrorHandler(logger));
+  app.use(createStoreUnavailableHandler(logger));
   app.use(createSecurityHeaders());
 
   for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config })]) {

@@ -69,17 +69,37 @@ const userSchema = z.strictObject({
   email_verified: z.boolean().default(true),
 });
 
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+// host:port, or a bare host for the default port 26379; IPv6 in brackets.
+const sentinelAddress = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+)(:\d{1,5})?$/, 'must be host:port');
+
+const storageSchema = z.strictObject({
+  sqlite_file: z.string().min(1).default('.data/issuer.sqlite'),
+  redis_url: redisUrl.nullish(),
+  redis_cluster: z.array(redisUrl).min(1, 'must list at least one seed node').nullish(),
+  redis_sentinel: z.strictObject({
+    name: z.string().min(1),
+    sentinels: z.array(sentinelAddress).min(1, 'must list at least one sentinel'),
+    password: z.string().min(1).nullish(),
+    sentinel_password: z.string().min(1).nullish(),
+  }).nullish(),
+  redis_prefix: z.string().max(64).default('issuer:'),
+  redis_wait_replicas: z.number().int().min(0).max(16).default(0),
+  redis_wait_timeout_ms: z.number().int().min(1).max(500).default(250),
+}).superRefine((storage, ctx) => {
+  const chosen = (['redis_url', 'redis_cluster', 'redis_sentinel'] as const).filter((key) => storage[key]);
+  if (chosen.length > 1) ctx.addIssue({ code: 'custom', message: `set at most one of redis_url, redis_cluster and redis_sentinel (found ${chosen.join(' and ')})` });
+  if (storage.redis_wait_replicas > 0 && storage.redis_cluster) ctx.addIssue({ code: 'custom', path: ['redis_wait_replicas'], message: 'is not supported with redis_cluster (WAIT must reach the node that took the write); set 0' });
+  if (storage.redis_wait_replicas > 0 && chosen.length === 0) ctx.addIssue({ code: 'custom', path: ['redis_wait_replicas'], message: 'applies to Redis only; set redis_url or redis_sentinel' });
+});
+
 const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']).default('development'),
   issuer: httpUrl.refine((value) => value.endsWith('/'), 'must end with a slash, like Auth0 issuers (http://localhost:3000/)'),
   port: z.coerce.number().int().min(0).max(65535),
   host: z.string().min(1).default('0.0.0.0'),
   proxy: z.boolean().default(false),
-  storage: z.strictObject({
-    sqlite_file: z.string().min(1).default('.data/issuer.sqlite'),
-    redis_url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').nullish(),
-    redis_prefix: z.string().max(64).default('issuer:'),
-  }),
+  storage: storageSchema,
   keys: z.strictObject({
     jwks_file: z.string().min(1).nullish(),
   }).default({}),
@@ -114,7 +134,7 @@ export type ClientConfig = Config['clients'][number];
 export type UserConfig = Config['users'][number];
 
 /** Environment variables that override a config path (they mirror the path's last segment). */
-export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'string' | 'number' | 'boolean' }>> = {
+export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'string' | 'number' | 'boolean' | 'list' }>> = {
   NODE_ENV: { path: ['env'], type: 'string' },
   ISSUER: { path: ['issuer'], type: 'string' },
   PORT: { path: ['port'], type: 'number' },
@@ -122,7 +142,11 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   PROXY: { path: ['proxy'], type: 'boolean' },
   SQLITE_FILE: { path: ['storage', 'sqlite_file'], type: 'string' },
   REDIS_URL: { path: ['storage', 'redis_url'], type: 'string' },
+  REDIS_CLUSTER: { path: ['storage', 'redis_cluster'], type: 'list' },
+  REDIS_SENTINEL_NAME: { path: ['storage', 'redis_sentinel', 'name'], type: 'string' },
+  REDIS_SENTINELS: { path: ['storage', 'redis_sentinel', 'sentinels'], type: 'list' },
   REDIS_PREFIX: { path: ['storage', 'redis_prefix'], type: 'string' },
+  REDIS_WAIT_REPLICAS: { path: ['storage', 'redis_wait_replicas'], type: 'number' },
   JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
   LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
 };
@@ -171,6 +195,8 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Tree {
     if (type === 'number') {
       value = Number(raw);
       if (!Number.isFinite(value)) problems.push(`${name}: must be a number`);
+    } else if (type === 'list') {
+      value = raw.split(',').map((item) => item.trim()).filter(Boolean);
     } else if (type === 'boolean') {
       if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}: must be true or false`);
       value = raw === 'true' || raw === '1';

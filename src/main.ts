@@ -3,7 +3,6 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 
@@ -12,24 +11,29 @@ import type { Config } from './config.ts';
 import { createApp } from './app.ts';
 import type { Store } from '../adapters/contract.ts';
 import { createRedisStore } from '../adapters/redis.ts';
+import { createRedisClient, describeTarget, waitUntilReady } from '../adapters/redis_client.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
+import { logRedisConnection, redisTargetOf } from './storage.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-function createStore(config: Config): Store {
-  const { redis_url: redisUrl, redis_prefix: prefix, sqlite_file: file } = config.storage;
-  if (redisUrl) {
-    const client = new Redis(redisUrl, {
-      // Fail fast while Redis is away instead of queueing requests without bound.
-      maxRetriesPerRequest: 2,
-      commandTimeout: 1500,
-      enableOfflineQueue: true,
-      enableAutoPipelining: true,
-      lazyConnect: false,
-    });
-    return createRedisStore({ client, prefix });
+/** How long a starting issuer waits for Redis (a container may start before it). */
+const REDIS_STARTUP_WAIT_MS = 30_000;
+
+async function createStore(config: Config, logger: Logger): Promise<Store> {
+  const { redis_prefix: prefix, sqlite_file: file, redis_wait_replicas: replicas, redis_wait_timeout_ms: waitMs } = config.storage;
+  const target = redisTargetOf(config.storage);
+  if (!target) return createSqliteStore({ file });
+  // Fail-fast options and why: adapters/redis_client.ts.
+  const client = createRedisClient(target);
+  logRedisConnection(client, logger, describeTarget(target));
+  try {
+    await waitUntilReady(client, REDIS_STARTUP_WAIT_MS);
+  } catch (error) {
+    client.disconnect();
+    throw error;
   }
-  return createSqliteStore({ file });
+  return createRedisStore({ client, prefix, waitForReplicas: replicas > 0 ? { replicas, timeoutMs: waitMs } : undefined });
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -45,7 +49,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 async function start(logger: Logger): Promise<void> {
   const config = loadConfig(process.env);
   logger.level = config.log.level;
-  const store = createStore(config);
+  const store = await createStore(config, logger);
   const { app, reloadTenantFlags } = await createApp({ config, store, logger });
   const server = createServer(app.callback());
   await listen(server, config.port, config.host);

@@ -5,6 +5,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 
 import type { Config } from '../config.ts';
+import { StoreUnavailableError } from '../../adapters/contract.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -127,7 +128,12 @@ export function createDiscoveryFilter(tenant: TenantSettingsService) {
   return async function discoveryFilter(ctx: Context, next: Next): Promise<void> {
     await next();
     if (ctx.path !== '/.well-known/openid-configuration' || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
-    const settings = await tenant.get();
-    if (!settings.flags.enable_dynamic_client_registration) delete (ctx.body as Record<string, unknown>).registration_endpoint;
+    // Discovery is static and relying parties fetch it at start: it keeps answering while the
+    // store is away, without registration_endpoint (registration could not work meanwhile).
+    const settings = await tenant.get().catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) return undefined;
+      throw error;
+    });
+    if (!settings?.flags.enable_dynamic_client_registration) delete (ctx.body as Record<string, unknown>).registration_endpoint;
   };
 }

@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 
@@ -16,6 +15,8 @@ import { mergeConfig, parseConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import type { Store } from '../../adapters/contract.ts';
 import { createRedisStore } from '../../adapters/redis.ts';
+import { createRedisClient, waitUntilReady } from '../../adapters/redis_client.ts';
+import type { RedisTarget } from '../../adapters/redis_client.ts';
 import { createSqliteStore } from '../../adapters/sqlite.ts';
 import { uniquePrefix } from './redis.ts';
 
@@ -42,7 +43,11 @@ export function testConfig(issuer: string, overrides: Record<string, unknown> = 
   return parseConfig(mergeConfig(base, overrides));
 }
 
-export type Backend = { kind: 'sqlite'; file?: string } | { kind: 'redis'; url: string; prefix?: string };
+/** Redis by `url` (one server) or by any `target` (Cluster, Sentinel), with the issuer's own client options. */
+export type Backend =
+  | { kind: 'sqlite'; file?: string }
+  | { kind: 'redis'; url: string; prefix?: string; waitForReplicas?: { replicas: number; timeoutMs: number } }
+  | { kind: 'redis'; target: RedisTarget; prefix?: string; waitForReplicas?: { replicas: number; timeoutMs: number } };
 
 export type RunningIssuer = Issuer & {
   url: string;
@@ -52,14 +57,29 @@ export type RunningIssuer = Issuer & {
   close(): Promise<void>;
 };
 
-export function createTestStore(backend: Backend): { store: Store; cleanup(): void } {
+/**
+ * TEST_REDIS_TARGET (a RedisTarget as JSON) sends every Redis backend, and issuers started
+ * without a backend, to that topology: how test/redis_cluster.test.ts and
+ * test/redis_sentinel.test.ts run the registration and implicit flow suites unchanged.
+ */
+const REDIS_TARGET_OVERRIDE = process.env.TEST_REDIS_TARGET ? (JSON.parse(process.env.TEST_REDIS_TARGET) as RedisTarget) : undefined;
+
+/** TEST_REDIS_WAIT_REPLICAS: the same for redis_wait_replicas (Sentinel runs wait for 1). */
+const WAIT_OVERRIDE = Number(process.env.TEST_REDIS_WAIT_REPLICAS) > 0 ? { replicas: Number(process.env.TEST_REDIS_WAIT_REPLICAS), timeoutMs: 250 } : undefined;
+
+export function createTestStore(backend: Backend): { store: Store; ready: Promise<void>; cleanup(): void } {
   if (backend.kind === 'redis') {
-    const client = new Redis(backend.url, { maxRetriesPerRequest: 1, lazyConnect: false });
-    return { store: createRedisStore({ client, prefix: backend.prefix ?? uniquePrefix('issuer') }), cleanup() {} };
+    const target = REDIS_TARGET_OVERRIDE ?? ('target' in backend ? backend.target : { kind: 'server', url: backend.url });
+    // The client main.ts would build, so tests see the production timeouts and retries.
+    const client = createRedisClient(target);
+    client.on('error', () => {}); // reconnects are expected in outage tests; ioredis would print each
+    const store = createRedisStore({ client, prefix: backend.prefix ?? uniquePrefix('issuer'), waitForReplicas: backend.waitForReplicas ?? WAIT_OVERRIDE });
+    return { store, ready: waitUntilReady(client, 10_000), cleanup() {} };
   }
-  if (backend.file) return { store: createSqliteStore({ file: backend.file }), cleanup() {} };
+  const ready = Promise.resolve();
+  if (backend.file) return { store: createSqliteStore({ file: backend.file }), ready, cleanup() {} };
   const dir = mkdtempSync(join(tmpdir(), 'issuer-test-'));
-  return { store: createSqliteStore({ file: join(dir, 'issuer.sqlite') }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { store: createSqliteStore({ file: join(dir, 'issuer.sqlite') }), ready, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**
@@ -73,7 +93,16 @@ export async function startIssuer(options: { backend?: Backend; overrides?: Reco
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/`;
   const config = testConfig(url, typeof options.overrides === 'function' ? options.overrides(url) : options.overrides);
-  const { store, cleanup } = createTestStore(options.backend ?? { kind: 'sqlite' });
+  const fallback: Backend = REDIS_TARGET_OVERRIDE ? { kind: 'redis', target: REDIS_TARGET_OVERRIDE } : { kind: 'sqlite' };
+  const { store, ready, cleanup } = createTestStore(options.backend ?? fallback);
+  try {
+    await ready;
+  } catch (error) {
+    server.close();
+    await store.close();
+    cleanup();
+    throw error;
+  }
   const logger = options.logger ?? pino({ level: 'silent' });
   const issuer = await createApp({ config, store, logger });
   server.on('request', issuer.app.callback());

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -18,6 +18,13 @@ export type StartRedisOptions = {
   dir?: string;
   /** Fixed port; without it a free one is picked. */
   port?: number;
+  /** More redis-server arguments, e.g. ['--cluster-enabled', 'yes'] or ['--replicaof', host, port]. */
+  args?: string[];
+  /**
+   * Run a sentinel (`redis-server sentinel.conf --sentinel`) with these config lines (e.g.
+   * 'sentinel monitor mymaster 127.0.0.1 6379 2') instead of a data server.
+   */
+  sentinel?: string[];
 };
 
 export type TestRedis = {
@@ -25,6 +32,11 @@ export type TestRedis = {
   port: number;
   host: '127.0.0.1';
   dir: string;
+  /** The running server's process id (undefined while stopped). */
+  pid(): number | undefined;
+  /** SIGSTOP: the server freezes with its sockets open, as in a hung host; resume() thaws it. */
+  pause(): void;
+  resume(): void;
   /** Graceful shutdown, then the temp dir is removed. Final. */
   stop(): Promise<void>;
   /** SIGKILL, as in a crash; the dir is kept so that restart() can recover from it. */
@@ -127,17 +139,26 @@ async function launch(
   dir: string,
   options: StartRedisOptions,
 ): Promise<Launch> {
-  const args = [
-    '--port', String(port),
-    '--bind', HOST,
-    '--protected-mode', 'yes',
-    '--save', '',
-    '--appendonly', options.appendonly ? 'yes' : 'no',
-    '--appendfsync', options.appendfsync ?? 'everysec',
-    '--dir', dir,
-    '--logfile', join(dir, 'redis.log'),
-    '--daemonize', 'no',
-  ];
+  let args: string[];
+  if (options.sentinel) {
+    // Sentinel rewrites its config file with what it learns, so it gets one of its own.
+    const file = join(dir, 'sentinel.conf');
+    writeFileSync(file, [`port ${port}`, `bind ${HOST}`, `dir ${dir}`, `logfile ${join(dir, 'redis.log')}`, ...options.sentinel, ''].join('\n'));
+    args = [file, '--sentinel'];
+  } else {
+    args = [
+      '--port', String(port),
+      '--bind', HOST,
+      '--protected-mode', 'yes',
+      '--save', '',
+      '--appendonly', options.appendonly ? 'yes' : 'no',
+      '--appendfsync', options.appendfsync ?? 'everysec',
+      '--dir', dir,
+      '--logfile', join(dir, 'redis.log'),
+      '--daemonize', 'no',
+      ...(options.args ?? []),
+    ];
+  }
   // Logs go to a file so no pipe keeps the test process alive; unref'd so a forgotten stop()
   // cannot hang the test run (the exit hook still kills it).
   const child = spawn(bin, args, { stdio: 'ignore' });
@@ -196,6 +217,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     // Keep the loop alive while we wait, or the test process could end mid-shutdown.
     running.ref();
     running.kill(signal);
+    // A paused server would sit on SIGTERM until the timeout.
+    if (signal === 'SIGTERM') running.kill('SIGCONT');
     const timer = setTimeout(() => running.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited(running);
     clearTimeout(timer);
@@ -206,6 +229,13 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     port,
     host: HOST,
     dir,
+    pid: () => child?.pid,
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
