@@ -97,6 +97,7 @@ const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']).default('development'),
   issuer: httpUrl.refine((value) => value.endsWith('/'), 'must end with a slash, like Auth0 issuers (http://localhost:3000/)'),
   port: z.coerce.number().int().min(0).max(65535),
+  web_concurrency: z.number().int().min(1).max(64).default(1),
   host: z.string().min(1).default('0.0.0.0'),
   proxy: z.boolean().default(false),
   storage: storageSchema,
@@ -147,6 +148,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   REDIS_SENTINELS: { path: ['storage', 'redis_sentinel', 'sentinels'], type: 'list' },
   REDIS_PREFIX: { path: ['storage', 'redis_prefix'], type: 'string' },
   REDIS_WAIT_REPLICAS: { path: ['storage', 'redis_wait_replicas'], type: 'number' },
+  WEB_CONCURRENCY: { path: ['web_concurrency'], type: 'number' },
   JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
   LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
 };

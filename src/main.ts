@@ -1,5 +1,6 @@
 // The composition root: config → store → app → listen; signals. The only module that reads
 // process.env, opens sockets and creates storage clients.
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 
@@ -14,6 +15,7 @@ import { createRedisStore } from '../adapters/redis.ts';
 import { createRedisClient, describeTarget, waitUntilReady } from '../adapters/redis_client.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
 import { logRedisConnection, redisTargetOf } from './storage.ts';
+import { planWorkers, runWorkerPool } from './workers.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -71,6 +73,8 @@ async function start(logger: Logger): Promise<void> {
     await store.close();
     logger.info('stopped');
     process.exitCode = 0;
+    // A worker's IPC channel to the primary would keep it alive: close it, so it exits.
+    cluster.worker?.disconnect();
   };
   // SIGHUP: ops edited the config file; its tenant flags apply again (see the README's rule).
   process.on('SIGHUP', () => {
@@ -94,7 +98,25 @@ const logger = pino({
   timestamp: pino.stdTimeFunctions.isoTime,
   ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
 });
-start(logger).catch((error: unknown) => {
+/** The primary of several workers (src/workers.ts), or the issuer itself. */
+async function main(logger: Logger): Promise<void> {
+  if (cluster.isPrimary) {
+    // Validated here once, so a bad file fails before any worker is forked.
+    const config = loadConfig(process.env);
+    logger.level = config.log.level;
+    const plan = planWorkers(config, redisTargetOf(config.storage) !== undefined);
+    if (plan.note) logger.warn(plan.note);
+    if (plan.workers > 1) {
+      await runWorkerPool({ workers: plan.workers, logger, stopTimeoutMs: SHUTDOWN_GRACE_MS + 5000 });
+      logger.info('every worker has stopped');
+      process.exitCode = 0;
+      return;
+    }
+  }
+  await start(logger);
+}
+
+main(logger).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
   } else {
