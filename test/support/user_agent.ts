@@ -23,9 +23,14 @@ export class UserAgent {
     }
   }
 
+  /** The Cookie header this agent sends (to replay a session elsewhere, e.g. under load in bench/). */
+  cookieHeader(): string {
+    return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
   async request(url: string, init: RequestInit = {}): Promise<Step> {
     const headers = new Headers(init.headers);
-    if (this.#cookies.size) headers.set('cookie', [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    if (this.#cookies.size) headers.set('cookie', this.cookieHeader());
     const response = await fetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
     this.#remember(response.headers);
     const location = response.headers.get('location') ?? undefined;

@@ -1,0 +1,108 @@
+// bench/results.md: a full run's numbers, the machine they were taken on and the command that
+// produced them, written by the benchmark itself.
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+
+import type { Row, ServerSummary, Target } from './report.ts';
+import { ratio, resultsTable, serversTable, targetLines } from './report.ts';
+import { ROOT } from './servers.ts';
+import { ENV_OVERRIDES } from '../src/config.ts';
+
+/** Whether the issuer runs several workers with WEB_CONCURRENCY (node:cluster): the hook for that run. */
+export function webConcurrencySupported(): boolean {
+  return 'WEB_CONCURRENCY' in ENV_OVERRIDES;
+}
+
+function run(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function machineLines(): string[] {
+  return [
+    `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${run('nproc', [])} cores (nproc), shared by the servers under test and the load generator`,
+    `- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- Node.js ${process.version}, ${run('redis-server', ['--version']).replace(/ sha=.*/, '')}, ${run('uname', ['-sr'])}`,
+    `- commit: ${run('git', ['rev-parse', '--short', 'HEAD'])}${run('git', ['status', '--porcelain', '--untracked-files=no']) ? ' (with uncommitted changes in the work tree)' : ''}`,
+  ];
+}
+
+export type ResultsInput = {
+  command: string;
+  settings: { connections: number; warmupSeconds: number; seconds: number; countedRequests: number };
+  rows: Row[];
+  servers: ServerSummary[];
+  targets: Target[];
+  clustered: boolean;
+  elapsedSeconds: number;
+};
+
+function scaling(rows: Row[]): string[] {
+  const two = rows.filter((r) => r.server === 'redis, WEB_CONCURRENCY=2');
+  if (!two.length) return [];
+  return [
+    '',
+    '| scenario | WEB_CONCURRENCY=1 req/s | WEB_CONCURRENCY=2 req/s | scaling |',
+    '| --- | ---: | ---: | ---: |',
+    ...two.map((r) => {
+      const one = rows.find((o) => o.server === 'redis' && o.scenario === r.scenario);
+      return `| ${r.title} | ${one?.load.rps.toFixed(0) ?? 'n/a'} | ${r.load.rps.toFixed(0)} | ${one ? (r.load.rps / one.load.rps).toFixed(2) : 'n/a'}x |`;
+    }),
+  ];
+}
+
+export function resultsMarkdown(input: ResultsInput): string {
+  const { settings } = input;
+  const silent = input.rows.filter((r) => r.server === 'redis, LOG_LEVEL=silent');
+  return [
+    '# Benchmark results',
+    '',
+    `Produced by \`${input.command}\` on ${new Date().toISOString().slice(0, 10)} (${input.elapsedSeconds.toFixed(0)} s). Regenerate them the same way; see the README's`,
+    '"Benchmarks" section for what is measured and how.',
+    '',
+    '## Machine',
+    '',
+    ...machineLines(),
+    '',
+    `Load: autocannon in the bench process, ${settings.connections} keep-alive connections to 127.0.0.1, ${settings.warmupSeconds} s warm-up then ${settings.seconds} s per`,
+    `scenario; Redis commands counted over ${settings.countedRequests} requests per scenario. The issuer runs \`node src/main.ts\` in production mode at log level`,
+    '`info` (one JSON line per request, to a file); the baseline is bare oidc-provider with its in-memory adapter (bench/baseline.ts).',
+    '',
+    '## Results',
+    '',
+    resultsTable(input.rows.filter((r) => !r.server.includes(','))),
+    '',
+    serversTable(input.servers),
+    '',
+    '## Targets',
+    '',
+    '```',
+    ...targetLines(input.targets),
+    '```',
+    '',
+    '## Diagnostics',
+    '',
+    ...(silent.length
+      ? [
+          'The Redis backend with `LOG_LEVEL=silent` (no request log line), to show what logging costs:',
+          '',
+          resultsTable(input.rows.filter((r) => r.server === 'redis, LOG_LEVEL=silent' || r.server === 'baseline')),
+          '',
+          ...silent.map((r) => {
+            const logged = input.rows.find((o) => o.server === 'redis' && o.scenario === r.scenario);
+            return `- ${r.title}: ${ratio(input.rows, r).toFixed(2)}x the baseline silent${logged ? `, ${(r.load.rps / logged.load.rps).toFixed(2)}x the same backend at \`info\`` : ''}`;
+          }),
+        ]
+      : ['(not run)']),
+    '',
+    '### WEB_CONCURRENCY',
+    '',
+    ...(input.clustered
+      ? ['The Redis backend with 2 workers against 1, on 2 cores that the load generator shares (so 2.0x is out of reach):', ...scaling(input.rows)]
+      : ['Not measured: the issuer does not support `WEB_CONCURRENCY` yet in this commit. bench/run.ts adds the run (Redis backend, 2 workers against 1) as soon as it does.']),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,144 @@
+// `npm run bench` (full) and `npm run bench -- --quick`: every hot path of the issuer, over
+// SQLite and over Redis, against bare oidc-provider (bench/baseline.ts) in the same run.
+//
+// Each server is a child process on 127.0.0.1 (its memory and CPU its own); autocannon runs in
+// this process, on the same 2 cores. Per server and scenario: a warm-up, for Redis a counting
+// pass of a fixed number of requests (commands per operation), then the timed run.
+//
+// Options: --quick (short), --only=register,authorize (scenarios), --servers=baseline,redis,
+// --connections=N, --profile (node --cpu-prof on each server, summarized at the end),
+// --diagnostics / --no-diagnostics (LOG_LEVEL=silent and WEB_CONCURRENCY runs; on by default in
+// a full run), --out=FILE (a full run writes bench/results.md), --strict (exit 1 on a missed target).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { startRedis } from '../test/support/redis.ts';
+import { BASELINE_READY, ISSUER_READY, issuerConfigYaml } from './fixtures.ts';
+import { runLoad } from './load.ts';
+import { summarizeProfiles } from './profile.ts';
+import { createRedisCounter } from './redis_counter.ts';
+import type { RedisCounter } from './redis_counter.ts';
+import { evaluateTargets, resultsTable, serversTable, targetLines } from './report.ts';
+import type { Row, ServerSummary } from './report.ts';
+import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
+import { prepareSession, SCENARIOS } from './scenarios.ts';
+import { BASELINE_MAIN, ISSUER_MAIN, ROOT, startServer } from './servers.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    servers: { type: 'string' },
+    connections: { type: 'string', default: '10' },
+    profile: { type: 'boolean', default: false },
+    diagnostics: { type: 'boolean' },
+    'no-diagnostics': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+    'node-options': { type: 'string' },
+  },
+});
+
+const quick = args.quick;
+const settings = {
+  connections: Number(args.connections),
+  warmupSeconds: quick ? 1 : 3,
+  seconds: quick ? 3 : 15,
+  countedRequests: quick ? 200 : 1000,
+};
+const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick);
+const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
+const scenarios = SCENARIOS.filter((s) => !args.only || args.only.split(',').includes(s.id));
+
+type ServerPlan = { name: string; entry: string; readyLine: string; readyCount?: number; env: Record<string, string>; redis: boolean; scenarios: typeof scenarios; headline: boolean };
+
+const dir = mkdtempSync(join(tmpdir(), 'issuer-bench-'));
+mkdirSync(join(dir, 'redis'));
+const redis = await startRedis({ dir: join(dir, 'redis') });
+const configFile = join(dir, 'issuer.yaml');
+writeFileSync(configFile, issuerConfigYaml());
+
+// --node-options: V8/Node flags for every server under test (e.g. --max-semi-space-size=16).
+const nodeOptions: Record<string, string> = args['node-options'] ? { NODE_OPTIONS: args['node-options'] } : {};
+const issuerEnv = (extra: Record<string, string>) => ({ NODE_ENV: 'production', CONFIG_FILE: configFile, LOG_LEVEL: args['log-level'], ...nodeOptions, ...extra });
+const redisEnv = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: `bench:${prefix}:` });
+
+const clustered = webConcurrencySupported();
+let plans: ServerPlan[] = [
+  { name: 'baseline', entry: BASELINE_MAIN, readyLine: BASELINE_READY, env: { NODE_ENV: 'production', ...nodeOptions }, redis: false, scenarios, headline: true },
+  { name: 'sqlite', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ SQLITE_FILE: join(dir, 'sqlite', 'issuer.sqlite') }), redis: false, scenarios, headline: true },
+  { name: 'redis', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ ...redisEnv('redis'), ...(clustered ? { WEB_CONCURRENCY: '1' } : {}) }), redis: true, scenarios, headline: true },
+];
+if (args.servers) plans = plans.filter((p) => args.servers!.split(',').includes(p.name));
+if (diagnostics) {
+  plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
+  // WEB_CONCURRENCY hook: measured once src/main.ts supports it (node:cluster workers).
+  if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, readyLine: ISSUER_READY, readyCount: 2, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
+}
+
+const rows: Row[] = [];
+const servers: ServerSummary[] = [];
+const profiles: string[] = [];
+const counter: RedisCounter = await createRedisCounter(redis.url);
+const started = performance.now();
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+log(`bench: ${quick ? 'quick' : 'full'} run, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
+try {
+  for (const plan of plans) {
+    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, readyLine: plan.readyLine, readyCount: plan.readyCount, dir, profile: args.profile });
+    const atReady = server.memory();
+    log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
+    try {
+      for (const scenario of plan.scenarios) {
+        // A fresh login per scenario: the baseline's in-memory adapter is an LRU of 1000
+        // entries, which the registrations (or the tokens) of the scenario before would evict.
+        const requests = scenario.requests(await prepareSession(server.url));
+        await runLoad(server.url, requests, { connections: settings.connections, seconds: settings.warmupSeconds });
+        let commands;
+        if (plan.redis) {
+          const n = settings.countedRequests;
+          commands = await counter.count(n, async () => {
+            const counted = await runLoad(server.url, requests, { connections: settings.connections, amount: n });
+            if (counted.errors) throw new Error(`${plan.name} ${scenario.id}: ${counted.errors} errors in the counting pass: ${counted.sample}`);
+          });
+        }
+        const load = await runLoad(server.url, requests, { connections: settings.connections, seconds: settings.seconds });
+        rows.push({ scenario: scenario.id, title: scenario.title, server: plan.name, load, commands });
+        log(`  ${scenario.id.padEnd(10)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.errors}${commands ? `  redis ${commands.sent.toFixed(2)} sent / ${commands.executed.toFixed(2)} executed per op` : ''}  RSS ${server.memory().rss.toFixed(0)} MiB${load.sample ? `  e.g. ${load.sample}` : ''}`);
+      }
+      servers.push({ server: plan.name, readyMs: server.readyMs, atReady, afterRun: server.memory() });
+    } finally {
+      await server.stop();
+    }
+    if (server.profileDir) profiles.push(...[`${plan.name}:`, ...summarizeProfiles(server.profileDir, ROOT), '']);
+  }
+} finally {
+  await counter.close();
+  await redis.stop();
+}
+
+const headline = new Set(plans.filter((p) => p.headline).map((p) => p.name));
+const targets = evaluateTargets(rows.filter((r) => headline.has(r.server)), servers.filter((s) => headline.has(s.server)));
+const elapsed = (performance.now() - started) / 1000;
+log('');
+log(resultsTable(rows));
+log('');
+log(serversTable(servers));
+log('');
+for (const line of targetLines(targets)) log(line);
+if (!clustered) log('WEB_CONCURRENCY: not measured — the issuer does not support it yet (the hook in bench/run.ts runs it once it does)');
+if (profiles.length) log(['', 'CPU profiles (self time):', ...profiles].join('\n'));
+log(`\nbench took ${elapsed.toFixed(0)} s`);
+
+if (out) {
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  writeFileSync(out, resultsMarkdown({ command, settings, rows, servers, targets, clustered, elapsedSeconds: elapsed }));
+  log(`results written to ${out}`);
+}
+if (args.profile) log(`profiles kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
+if (args.strict && targets.some((t) => !t.met)) process.exitCode = 1;
