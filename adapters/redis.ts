@@ -63,7 +63,7 @@ const DISCONNECTED: ReadonlySet<string> = new Set(['close', 'reconnecting', 'end
 const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|OOM)\b/;
 
 /** StoreUnavailableError for failures of the connection or of availability; others unchanged. */
-export function asStoreError(error: unknown, what: string): unknown {
+function asStoreError(error: unknown, what: string): unknown {
   if (error instanceof StoreUnavailableError || !(error instanceof Error)) return error;
   // Bugs and corrupt data stay loud (500), they are not outages.
   if (error instanceof SyntaxError || error instanceof TypeError || error instanceof RangeError) return error;
@@ -178,7 +178,10 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       }, timeoutMs);
     });
     try {
-      const result = await Promise.race([connecting ? connecting.then(call) : call(), deadline]);
+      // An operation that gave up waiting for the connection must not run once it is back:
+      // its caller was already told 503.
+      const attempt = connecting ? connecting.then(() => (timedOut ? deadline : call())) : call();
+      const result = await Promise.race([attempt, deadline]);
       failFastUntil = 0;
       return result;
     } catch (error) {

@@ -16,7 +16,9 @@ import { Redis } from 'ioredis';
 import type { AdapterPayload, Json, Store } from '../adapters/contract.ts';
 import { createRedisStore } from '../adapters/redis.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
+import { createRedisClient } from '../adapters/redis_client.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
+import { startRedisCluster, startRedisSentinel } from './support/redis_topologies.ts';
 
 type Backend = {
   /** A new store instance over the same data (what another process or a restart would see). */
@@ -50,6 +52,11 @@ let store;
 if (kind === 'sqlite') {
   const { createSqliteStore } = await import(process.env.PROBE_SQLITE);
   store = createSqliteStore({ file: process.env.PROBE_FILE, sweepIntervalMs: 10 });
+} else if (process.env.PROBE_TARGET) {
+  const { createRedisClient } = await import(process.env.PROBE_REDIS_CLIENT);
+  const { createRedisStore } = await import(process.env.PROBE_REDIS);
+  const waitForReplicas = process.env.PROBE_WAIT ? { replicas: Number(process.env.PROBE_WAIT), timeoutMs: 250 } : undefined;
+  store = createRedisStore({ client: createRedisClient(JSON.parse(process.env.PROBE_TARGET)), prefix: process.env.PROBE_PREFIX, waitForReplicas });
 } else {
   const { Redis } = await import('ioredis');
   const { createRedisStore } = await import(process.env.PROBE_REDIS);
@@ -70,6 +77,7 @@ async function closeProbe(env: Record<string, string>): Promise<{ code: number |
       ...env,
       PROBE_SQLITE: new URL('../adapters/sqlite.ts', import.meta.url).href,
       PROBE_REDIS: new URL('../adapters/redis.ts', import.meta.url).href,
+      PROBE_REDIS_CLIENT: new URL('../adapters/redis_client.ts', import.meta.url).href,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -410,6 +418,29 @@ contractSuite('redis', async () => {
     open: () => createRedisStore({ client: new Redis(redis.url, { maxRetriesPerRequest: 1 }), prefix }),
     probeEnv: { PROBE_KIND: 'redis', PROBE_URL: redis.url, PROBE_PREFIX: prefix },
     teardown: () => redis.stop(),
+  };
+});
+
+// The same contract on a Redis Cluster (keys of one operation on different masters) and through
+// Sentinel with WAIT (durable writes on their second connection), with the issuer's own clients.
+contractSuite('redis cluster', async () => {
+  const cluster = await startRedisCluster();
+  const prefix = uniquePrefix('storage-contract-cluster');
+  return {
+    open: () => createRedisStore({ client: createRedisClient(cluster.target), prefix }),
+    probeEnv: { PROBE_KIND: 'redis', PROBE_TARGET: JSON.stringify(cluster.target), PROBE_PREFIX: prefix },
+    teardown: () => cluster.stop(),
+  };
+});
+
+contractSuite('redis sentinel, waiting for 1 replica', async () => {
+  const sentinel = await startRedisSentinel();
+  const prefix = uniquePrefix('storage-contract-sentinel');
+  const waitForReplicas = { replicas: 1, timeoutMs: 250 };
+  return {
+    open: () => createRedisStore({ client: createRedisClient(sentinel.target), prefix, waitForReplicas }),
+    probeEnv: { PROBE_KIND: 'redis', PROBE_TARGET: JSON.stringify(sentinel.target), PROBE_PREFIX: prefix, PROBE_WAIT: '1' },
+    teardown: () => sentinel.stop(),
   };
 });
 
