@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): installs what the tests need when it is missing (Debian's
-# redis-server and chromium), type-checks, then runs every test file on Node 24.
+# redis-server, redis-cli and chromium), type-checks, then runs every test file on Node 24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli builds the test Redis Cluster; sentinels run as `redis-server --sentinel`, so Debian's
+# redis-sentinel package (a wrapper around the same binary) is not needed.
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
