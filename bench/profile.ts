@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-type ProfileNode = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
+type ProfileNode = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] };
 type CpuProfile = { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] };
 
 /** Where a script lives: `src/…`, `adapters/…`, `pkg:<name>`, `node:internal`, or `(native)`. */
@@ -27,10 +27,25 @@ export function summarizeProfiles(dir: string, root: string, count = 18): string
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   const byFunction = new Map<string, number>();
   const byArea = new Map<string, number>();
+  const inclusive = new Map<string, number>();
   let total = 0;
   for (const file of files) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
     const interval = (profile.endTime - profile.startTime) / 1000 / Math.max(1, profile.samples.length);
+    // Inclusive time of the project's own functions (src/, adapters/): the synchronous work
+    // they and what they call do, counted once per stack even when a function recurses.
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const walk = (node: ProfileNode, open: Set<string>): number => {
+      let ms = (node.hitCount ?? 0) * interval;
+      const { functionName, url, lineNumber } = node.callFrame;
+      const area = areaOf(url, root);
+      const own = area.startsWith('src/') || area.startsWith('adapters/') ? `${functionName || '(anonymous)'} ${area}:${lineNumber + 1}` : undefined;
+      const inner = own && !open.has(own) ? new Set([...open, own]) : open;
+      for (const child of node.children ?? []) ms += walk(byId.get(child)!, inner);
+      if (own && !open.has(own)) inclusive.set(own, (inclusive.get(own) ?? 0) + ms);
+      return ms;
+    };
+    if (profile.nodes[0]) walk(profile.nodes[0], new Set());
     for (const node of profile.nodes) {
       const ms = (node.hitCount ?? 0) * interval;
       if (ms === 0) continue;
@@ -50,5 +65,7 @@ export function summarizeProfiles(dir: string, root: string, count = 18): string
     ...top(byArea, total, 12),
     'self time by function:',
     ...top(byFunction, total, count),
+    'inclusive time of src/ and adapters/ functions (synchronous part):',
+    ...top(inclusive, total, 12),
   ];
 }

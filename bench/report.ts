@@ -4,7 +4,9 @@ import type { CommandCount } from './redis_counter.ts';
 import type { ScenarioId } from './scenarios.ts';
 import type { Memory } from './servers.ts';
 
-export type Row = { scenario: ScenarioId; title: string; server: string; load: LoadResult; commands?: CommandCount };
+/** CPU time per request, in ms: the server's (all its processes), redis-server's, the load generator's. */
+export type CpuPerRequest = { server: number; redis?: number; loadGenerator: number };
+export type Row = { scenario: ScenarioId; title: string; server: string; load: LoadResult; commands?: CommandCount; cpu: CpuPerRequest };
 export type ServerSummary = { server: string; readyMs: number; atReady: Memory; afterRun: Memory };
 export type Target = { met: boolean; text: string };
 
@@ -35,12 +37,12 @@ function commandsCell(commands: CommandCount | undefined): string {
 /** The results table in Markdown (also readable in a terminal). */
 export function resultsTable(rows: Row[]): string {
   const lines = [
-    '| scenario | server | req/s | × baseline | p50 ms | p99 ms | errors | Redis commands/op: sent (executed incl. scripts): by name |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| scenario | server | req/s | × baseline | p50 ms | p99 ms | errors | CPU ms/req: server (+ redis-server) | Redis commands/op: sent (executed incl. scripts): by name |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
     const times = row.server === 'baseline' ? '1.00' : fixed(ratio(rows, row), 2);
-    lines.push(`| ${row.title} | ${row.server} | ${fixed(row.load.rps, 0)} | ${times} | ${fixed(row.load.p50, 2)} | ${fixed(row.load.p99, 2)} | ${row.load.errors} | ${commandsCell(row.commands)} |`);
+    lines.push(`| ${row.title} | ${row.server} | ${fixed(row.load.rps, 0)} | ${times} | ${fixed(row.load.p50, 2)} | ${fixed(row.load.p99, 2)} | ${row.load.errors} | ${fixed(row.cpu.server, 2)}${row.cpu.redis === undefined ? '' : ` (+ ${fixed(row.cpu.redis, 2)})`} | ${commandsCell(row.commands)} |`);
   }
   return lines.join('\n');
 }

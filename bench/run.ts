@@ -24,7 +24,7 @@ import { evaluateTargets, resultsTable, serversTable, targetLines } from './repo
 import type { Row, ServerSummary } from './report.ts';
 import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
 import { prepareSession, SCENARIOS } from './scenarios.ts';
-import { BASELINE_MAIN, ISSUER_MAIN, ROOT, startServer } from './servers.ts';
+import { BASELINE_MAIN, cpuMs, ISSUER_MAIN, ROOT, startServer } from './servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,7 +53,7 @@ const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick
 const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
 const scenarios = SCENARIOS.filter((s) => !args.only || args.only.split(',').includes(s.id));
 
-type ServerPlan = { name: string; entry: string; readyLine: string; readyCount?: number; env: Record<string, string>; redis: boolean; scenarios: typeof scenarios; headline: boolean };
+type ServerPlan = { name: string; entry: string; readyLine?: string; readyPath?: string; readyCount?: number; env: Record<string, string>; redis: boolean; scenarios: typeof scenarios; headline: boolean };
 
 const dir = mkdtempSync(join(tmpdir(), 'issuer-bench-'));
 mkdirSync(join(dir, 'redis'));
@@ -66,17 +66,19 @@ const nodeOptions: Record<string, string> = args['node-options'] ? { NODE_OPTION
 const issuerEnv = (extra: Record<string, string>) => ({ NODE_ENV: 'production', CONFIG_FILE: configFile, LOG_LEVEL: args['log-level'], ...nodeOptions, ...extra });
 const redisEnv = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: `bench:${prefix}:` });
 
+// The ready line is logged at `info`; below that, readiness is /healthz answering.
+const issuerReady = ['info', 'debug', 'trace'].includes(args['log-level']) ? { readyLine: ISSUER_READY } : { readyPath: '/healthz' };
 const clustered = webConcurrencySupported();
 let plans: ServerPlan[] = [
   { name: 'baseline', entry: BASELINE_MAIN, readyLine: BASELINE_READY, env: { NODE_ENV: 'production', ...nodeOptions }, redis: false, scenarios, headline: true },
-  { name: 'sqlite', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ SQLITE_FILE: join(dir, 'sqlite', 'issuer.sqlite') }), redis: false, scenarios, headline: true },
-  { name: 'redis', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ ...redisEnv('redis'), ...(clustered ? { WEB_CONCURRENCY: '1' } : {}) }), redis: true, scenarios, headline: true },
+  { name: 'sqlite', entry: ISSUER_MAIN, ...issuerReady, env: issuerEnv({ SQLITE_FILE: join(dir, 'sqlite', 'issuer.sqlite') }), redis: false, scenarios, headline: true },
+  { name: 'redis', entry: ISSUER_MAIN, ...issuerReady, env: issuerEnv({ ...redisEnv('redis'), ...(clustered ? { WEB_CONCURRENCY: '1' } : {}) }), redis: true, scenarios, headline: true },
 ];
 if (args.servers) plans = plans.filter((p) => args.servers!.split(',').includes(p.name));
 if (diagnostics) {
-  plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyLine: ISSUER_READY, env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
+  plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyPath: '/healthz', env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
   // WEB_CONCURRENCY hook: measured once src/main.ts supports it (node:cluster workers).
-  if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, readyLine: ISSUER_READY, readyCount: 2, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
+  if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, ...issuerReady, readyCount: 2, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
 }
 
 const rows: Row[] = [];
@@ -89,7 +91,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 log(`bench: ${quick ? 'quick' : 'full'} run, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
 try {
   for (const plan of plans) {
-    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, readyLine: plan.readyLine, readyCount: plan.readyCount, dir, profile: args.profile });
+    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
     const atReady = server.memory();
     log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
     try {
@@ -106,9 +108,16 @@ try {
             if (counted.errors) throw new Error(`${plan.name} ${scenario.id}: ${counted.errors} errors in the counting pass: ${counted.sample}`);
           });
         }
+        const cpuBefore = { server: server.cpuMs(), redis: cpuMs(redis.pid() ?? 0), bench: process.cpuUsage() };
         const load = await runLoad(server.url, requests, { connections: settings.connections, seconds: settings.seconds });
-        rows.push({ scenario: scenario.id, title: scenario.title, server: plan.name, load, commands });
-        log(`  ${scenario.id.padEnd(10)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.errors}${commands ? `  redis ${commands.sent.toFixed(2)} sent / ${commands.executed.toFixed(2)} executed per op` : ''}  RSS ${server.memory().rss.toFixed(0)} MiB${load.sample ? `  e.g. ${load.sample}` : ''}`);
+        const bench = process.cpuUsage(cpuBefore.bench);
+        const cpu = {
+          server: (server.cpuMs() - cpuBefore.server) / load.requests,
+          redis: plan.redis ? (cpuMs(redis.pid() ?? 0) - cpuBefore.redis) / load.requests : undefined,
+          loadGenerator: (bench.user + bench.system) / 1000 / load.requests,
+        };
+        rows.push({ scenario: scenario.id, title: scenario.title, server: plan.name, load, commands, cpu });
+        log(`  ${scenario.id.padEnd(10)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.errors}  CPU/req ${cpu.server.toFixed(2)} ms${cpu.redis === undefined ? '' : ` + redis ${cpu.redis.toFixed(2)} ms`} (load generator ${cpu.loadGenerator.toFixed(2)} ms)${commands ? `  redis ${commands.sent.toFixed(2)} sent / ${commands.executed.toFixed(2)} executed per op` : ''}  RSS ${server.memory().rss.toFixed(0)} MiB${load.sample ? `  e.g. ${load.sample}` : ''}`);
       }
       servers.push({ server: plan.name, readyMs: server.readyMs, atReady, afterRun: server.memory() });
     } finally {

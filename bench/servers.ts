@@ -20,7 +20,9 @@ export type ServerOptions = {
   name: string;
   entry: string;
   env: Record<string, string>;
-  readyLine: string;
+  /** The log line that says the server is ready; without it (a silent log), GET `readyPath` answering 200. */
+  readyLine?: string;
+  readyPath?: string;
   /** Where the log file (and CPU profiles) go. */
   dir: string;
   /** Write a V8 CPU profile on exit (node --cpu-prof) into `dir`/profiles-<name>. */
@@ -40,6 +42,8 @@ export type ServerProcess = {
   profileDir?: string;
   /** Resident memory of the process and its children (cluster workers). */
   memory(): Memory;
+  /** CPU time of the process and its children so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 };
 
@@ -77,6 +81,19 @@ function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   }
 }
 
+const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
+
+/** CPU time (user + system) a process has used so far, in milliseconds; 0 once it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): state is the 3rd, utime the 14th, stime the 15th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident memory in MiB: all of it (VmRSS), or only the anonymous part (no mapped files such as the node binary). */
 export type Memory = { rss: number; anon: number };
 
@@ -101,8 +118,10 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
   const log = () => readFileSync(logFile, 'utf8');
   const deadline = started + (options.readyWithinMs ?? 10_000);
   // Poll the file finely: the poll interval bounds the error of the start-to-ready figure.
-  const ready = () => log().split(options.readyLine).length - 1 >= (options.readyCount ?? 1);
-  while (!ready()) {
+  const { readyLine, readyPath = '/' } = options;
+  const probe = () => fetch(new URL(readyPath, url), { signal: AbortSignal.timeout(500) }).then((r) => r.ok, () => false);
+  const ready = async () => (readyLine ? log().split(readyLine).length - 1 >= (options.readyCount ?? 1) : probe());
+  while (!(await ready())) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${options.name} exited before it was ready:\n${log().slice(-2000)}`);
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
@@ -119,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
     readyMs,
     logFile,
     profileDir,
+    cpuMs: () => [child.pid!, ...descendants(child.pid!)].reduce((total, pid) => total + cpuMs(pid), 0),
     memory() {
       const pids = [child.pid!, ...descendants(child.pid!)];
       const sum = (field: 'VmRSS' | 'RssAnon') => pids.reduce((total, pid) => total + statusKiB(pid, field), 0) / 1024;
