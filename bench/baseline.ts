@@ -49,7 +49,7 @@ const configuration: Configuration = {
   responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
   features: {
     devInteractions: { enabled: false },
-    registration: { enabled: true, initialAccessToken: false },
+    registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
     clientCredentials: { enabled: true },
     revocation: { enabled: true },
     userinfo: { enabled: true },

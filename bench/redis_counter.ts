@@ -47,6 +47,12 @@ export async function createRedisCounter(url: string): Promise<RedisCounter> {
 
   return {
     async count(operations, work) {
+      // Requests still in flight from a previous run (autocannon stops at its deadline without
+      // waiting for answers) must not be counted: wait until Redis sees no commands for 100 ms.
+      for (let last = -1, now = total({}, await commandStats()); now !== last; now = total({}, await commandStats())) {
+        last = now;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       const sentByName: Record<string, number> = {};
       let marker = '';
       let markerSeen: () => void = () => {};
