@@ -10,6 +10,7 @@ import type { Store } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/create_provider.ts';
+import { createClientCount } from './client_count.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter } from './rate_limit.ts';
 import { readBodyWithin, replayBody } from '../http/request_body.ts';
@@ -45,6 +46,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
   }
   const { rate_limit: rateLimit, max_clients: maxClients, max_body_bytes: maxBodyBytes } = config.registration;
   const limiter = createRateLimiter({ store, name: 'register', perSecond: rateLimit.per_second, burst: rateLimit.burst });
+  const clients = createClientCount({ store });
 
   return async function registrationGate(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== PATH) return next();
@@ -100,7 +102,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
       return;
     }
 
-    if ((await store.countClients()) >= maxClients) {
+    if ((await clients.current()) >= maxClients) {
       refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`, 'max_clients');
       logger.warn({ event: 'registration_refused', reason: 'max_clients', ip: ctx.ip }, 'registration refused');
       return;
@@ -112,6 +114,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     if (ctx.status !== 201) metrics.registrations.inc({ outcome: 'refused', reason: String((ctx.body as { error?: unknown } | undefined)?.error ?? ctx.status) });
     if (ctx.status === 201 && ctx.body && typeof ctx.body === 'object') {
       metrics.registrations.inc({ outcome: 'accepted', reason: '' });
+      clients.added();
       const client = ctx.body as Record<string, unknown>;
       // RFC 7592 management is not offered: no registration access token to hand out.
       delete client.registration_access_token;
