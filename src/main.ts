@@ -87,8 +87,10 @@ async function start(logger: Logger): Promise<void> {
       logger.error({ problems: error instanceof ConfigError ? error.problems : [String(error)] }, 'configuration not reloaded: the file is invalid');
     }
   });
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // `on`, not `once`: a terminal's Ctrl-C reaches a worker twice (directly and through the
+  // primary), and the second must not kill it before its requests are answered.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 // JSON lines for machines; readable lines (pino-pretty) when a person watches a development terminal.

@@ -1,7 +1,7 @@
 // Several worker processes on one machine (WEB_CONCURRENCY / web_concurrency) with node:cluster.
 // The primary only supervises: it forks the workers (which share the listening socket), forks
-// a new one when one dies unexpectedly, passes SIGTERM, SIGINT and SIGHUP on, and exits 0 once
-// every worker has exited. Each worker is the whole issuer (src/main.ts `start`); they agree
+// a new one when one dies unexpectedly, passes SIGTERM and SIGINT on (SIGHUP to one worker), and
+// exits 0 once every worker has exited. Each worker is the whole issuer (src/main.ts `start`); they agree
 // through the shared store, which is why this needs Redis.
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
@@ -88,11 +88,19 @@ export function runWorkerPool(options: WorkerPoolOptions): Promise<void> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // The config file's tenant flags go to the shared store, where every worker reads them:
+    // one worker applies them, so each change is applied, and audited, once.
     process.on('SIGHUP', () => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+      const worker = Object.values(cluster.workers ?? {}).find((w) => w !== undefined);
+      if (worker) worker.process.kill('SIGHUP');
     });
 
+    // The first worker applies the config file's flags at start; the others start once it
+    // listens, so they find them applied and none writes or audits them a second time.
     logger.info({ workers }, `starting ${workers} worker processes`);
-    for (let i = 0; i < workers; i++) fork();
+    const first = fork();
+    first.once('listening', () => {
+      for (let i = 1; i < workers && !stopping; i++) fork();
+    });
   });
 }

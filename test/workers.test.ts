@@ -105,12 +105,29 @@ describe('WEB_CONCURRENCY on Redis', () => {
     assert.ok(lines(issuer).some((line) => line.msg === 'every worker has stopped'));
   });
 
-  test('SIGHUP reaches every worker', async () => {
-    const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('workers-hup'), WEB_CONCURRENCY: '2' }, 20_000);
+  test('the config file is applied once, at start and on SIGHUP, and every worker follows', async () => {
+    const hupConfig = join(dir, 'hup.yaml');
+    writeFileSync(hupConfig, 'tenant: { flags: { enable_dynamic_client_registration: true } }\nregistration: { rate_limit: { per_second: 1000, burst: 1000 } }\n');
+    const issuer = await startIssuerProcess({ CONFIG_FILE: hupConfig, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('workers-hup'), WEB_CONCURRENCY: '2' }, 20_000);
+    const audits = () => lines(issuer).filter((line) => line.audit === 'tenant_settings');
     try {
       await until('two workers ready', 15_000, () => readyLines(issuer).length >= 2);
+      assert.equal(audits().length, 1, 'the flag from the file was applied by one worker, not by each');
+
+      writeFileSync(hupConfig, 'tenant: { flags: { enable_dynamic_client_registration: false } }\nregistration: { rate_limit: { per_second: 1000, burst: 1000 } }\n');
       issuer.child.kill('SIGHUP');
-      await until('both workers reloaded', 5000, () => lines(issuer).filter((line) => line.msg === 'configuration reloaded (tenant flags)').length === 2);
+      await until('the change applied', 5000, () => audits().length === 2);
+      const deadline = Date.now() + 1500;
+      let refusedInARow = 0;
+      // Connections spread over both workers: each must refuse within the settings cache time.
+      while (refusedInARow < 6) {
+        assert.ok(Date.now() < deadline, 'a worker still registers after the SIGHUP');
+        refusedInARow = (await register(issuer.url)) === 403 ? refusedInARow + 1 : 0;
+      }
+      await sleep(300);
+      assert.equal(lines(issuer).filter((line) => line.msg === 'configuration reloaded (tenant flags)').length, 1, 'one worker reloads');
+      assert.equal(audits().length, 2, 'the change is audited once');
+      assert.equal(audits()[1]!.new_value, false);
     } finally {
       assert.equal(await issuer.stop('SIGINT'), 0, issuer.output().slice(-3000));
     }
