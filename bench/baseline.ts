@@ -4,6 +4,9 @@
 // no Koa app, logs, metrics or gates in front. It is the upper bound of any extension of the
 // library: every benchmark scenario runs against it in the same run (bench/run.ts).
 //
+// With BASELINE_REDIS_URL (a diagnostic), the library stores through the project's Redis adapter
+// (adapters/redis.ts) instead of its memory: what Redis itself costs, with no extension around it.
+//
 // Run as a child process: `PORT=... ISSUER=http://127.0.0.1:PORT/ node bench/baseline.ts`; it
 // prints `baseline ready at <issuer>` once listening. Its login is headless: GET
 // /interaction/<uid> logs in the fixed account, and grants what the consent prompt asks.
@@ -15,6 +18,8 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import type { Configuration, InteractionResults, KoaContextWithOIDC } from 'oidc-provider';
 
+import { createRedisStore } from '../adapters/redis.ts';
+import { createRedisClient } from '../adapters/redis_client.ts';
 import { BASELINE_ACCOUNT, BASELINE_READY, CONTACTS_API, OPS_CLIENT } from './fixtures.ts';
 
 const port = Number(process.env.PORT ?? 0);
@@ -27,7 +32,11 @@ function isClientCredentials(ctx: KoaContextWithOIDC): boolean {
   return ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
 }
 
+const redisUrl = process.env.BASELINE_REDIS_URL;
+const store = redisUrl ? createRedisStore({ client: createRedisClient({ kind: 'server', url: redisUrl }), prefix: process.env.REDIS_PREFIX ?? 'baseline:' }) : undefined;
+
 const configuration: Configuration = {
+  ...(store ? { adapter: (name: string) => store.adapterFor(name) } : {}),
   clients: [{ ...OPS_CLIENT, client_name: 'Ops console', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' }],
   jwks: { keys: [jwk] } as Configuration['jwks'],
   cookies: { keys: [randomBytes(32).toString('base64url')] },

@@ -82,3 +82,22 @@ export function evaluateTargets(rows: Row[], servers: ServerSummary[]): Target[]
 export function targetLines(targets: Target[]): string[] {
   return targets.map((t) => `${t.met ? 'MET    ' : 'NOT MET'}  ${t.text}`);
 }
+
+/**
+ * The extension's own cost: the issuer on Redis against bare oidc-provider over the same Redis
+ * adapter (the diagnostic server), so that what Redis costs on these cores is on both sides.
+ */
+export function overheadTable(rows: Row[]): string | undefined {
+  const bare = rows.filter((r) => r.server === 'baseline, Redis adapter');
+  if (!bare.length) return undefined;
+  const lines = [
+    '| scenario | bare library over Redis req/s | issuer over Redis req/s | issuer ÷ bare | CPU ms/req bare → issuer |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const b of bare) {
+    const issuer = find(rows, 'redis', b.scenario);
+    if (!issuer) continue;
+    lines.push(`| ${b.title} | ${fixed(b.load.rps, 0)} | ${fixed(issuer.load.rps, 0)} | ${fixed(issuer.load.rps / b.load.rps, 2)}x | ${fixed(b.cpu.server, 2)} → ${fixed(issuer.cpu.server, 2)} |`);
+  }
+  return lines.join('\n');
+}

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 
 import type { Row, ServerSummary, Target } from './report.ts';
-import { ratio, resultsTable, serversTable, targetLines } from './report.ts';
+import { overheadTable, ratio, resultsTable, serversTable, targetLines } from './report.ts';
 import { ROOT } from './servers.ts';
 import { ENV_OVERRIDES } from '../src/config.ts';
 
@@ -38,6 +38,8 @@ export type ResultsInput = {
   targets: Target[];
   clustered: boolean;
   elapsedSeconds: number;
+  /** The 1-minute load average when the run began (other work on the machine). */
+  loadAverage: number;
 };
 
 function scaling(rows: Row[]): string[] {
@@ -66,6 +68,7 @@ export function resultsMarkdown(input: ResultsInput): string {
     '## Machine',
     '',
     ...machineLines(),
+    `- load average at the start of the run: ${input.loadAverage.toFixed(2)} (other work on the machine shows in every number)`,
     '',
     `Load: autocannon in the bench process, ${settings.connections} keep-alive connections to 127.0.0.1, ${settings.warmupSeconds} s warm-up then ${settings.seconds} s per`,
     `scenario; Redis commands counted over ${settings.countedRequests} requests per scenario. The issuer runs \`node src/main.ts\` in production mode at log level`,
@@ -85,6 +88,17 @@ export function resultsMarkdown(input: ResultsInput): string {
     '',
     '## Diagnostics',
     '',
+    ...(overheadTable(input.rows)
+      ? [
+          'Bare oidc-provider over the project\'s Redis adapter (`BASELINE_REDIS_URL`, bench/baseline.ts) against the issuer on the same Redis:',
+          'the extension\'s own cost, with what Redis costs on these shared cores on both sides.',
+          '',
+          resultsTable(input.rows.filter((r) => r.server === 'baseline, Redis adapter')),
+          '',
+          overheadTable(input.rows)!,
+          '',
+        ]
+      : []),
     ...(silent.length
       ? [
           'The Redis backend with `LOG_LEVEL=silent` (no request log line), to show what logging costs:',

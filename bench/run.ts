@@ -10,7 +10,7 @@
 // --diagnostics / --no-diagnostics (LOG_LEVEL=silent and WEB_CONCURRENCY runs; on by default in
 // a full run), --out=FILE (a full run writes bench/results.md), --strict (exit 1 on a missed target).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -20,7 +20,7 @@ import { runLoad } from './load.ts';
 import { summarizeProfiles } from './profile.ts';
 import { createRedisCounter } from './redis_counter.ts';
 import type { RedisCounter } from './redis_counter.ts';
-import { evaluateTargets, resultsTable, serversTable, targetLines } from './report.ts';
+import { evaluateTargets, overheadTable, resultsTable, serversTable, targetLines } from './report.ts';
 import type { Row, ServerSummary } from './report.ts';
 import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
 import { prepareSession, SCENARIOS } from './scenarios.ts';
@@ -76,6 +76,8 @@ let plans: ServerPlan[] = [
 ];
 if (args.servers) plans = plans.filter((p) => args.servers!.split(',').includes(p.name));
 if (diagnostics) {
+  // Bare oidc-provider over the project's Redis adapter: what Redis costs without the extension.
+  plans.push({ name: 'baseline, Redis adapter', entry: BASELINE_MAIN, readyLine: BASELINE_READY, env: { NODE_ENV: 'production', BASELINE_REDIS_URL: redis.url, REDIS_PREFIX: 'bench:baseline:', ...nodeOptions }, redis: true, scenarios, headline: false });
   plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyPath: '/healthz', env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
   // WEB_CONCURRENCY hook: measured once src/main.ts supports it (node:cluster workers).
   if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, ...issuerReady, readyCount: 2, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
@@ -86,9 +88,11 @@ const servers: ServerSummary[] = [];
 const profiles: string[] = [];
 const counter: RedisCounter = await createRedisCounter(redis.url);
 const started = performance.now();
+// Other work on the machine moves every number: say how busy it was when the run began.
+const loadAverage = loadavg()[0]!;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-log(`bench: ${quick ? 'quick' : 'full'} run, ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
+log(`bench: ${quick ? 'quick' : 'full'} run (load average ${loadAverage.toFixed(2)} at start), ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
 try {
   for (const plan of plans) {
     const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
@@ -139,13 +143,15 @@ log('');
 log(serversTable(servers));
 log('');
 for (const line of targetLines(targets)) log(line);
+const overhead = overheadTable(rows);
+if (overhead) log(`\nThe extension's own cost (both over the same Redis):\n${overhead}`);
 if (!clustered) log('WEB_CONCURRENCY: not measured — the issuer does not support it yet (the hook in bench/run.ts runs it once it does)');
 if (profiles.length) log(['', 'CPU profiles (self time):', ...profiles].join('\n'));
 log(`\nbench took ${elapsed.toFixed(0)} s`);
 
 if (out) {
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  writeFileSync(out, resultsMarkdown({ command, settings, rows, servers, targets, clustered, elapsedSeconds: elapsed }));
+  writeFileSync(out, resultsMarkdown({ command, settings, rows, servers, targets, clustered, elapsedSeconds: elapsed, loadAverage }));
   log(`results written to ${out}`);
 }
 if (args.profile) log(`profiles kept in ${dir}`);
