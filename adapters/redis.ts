@@ -303,6 +303,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     // Registered clients cannot be redone by a new login: they take the durable path.
     const conn = model === 'Client' ? writer : client;
     const cache = model === 'Client' ? new Map<string, { stored: Stored; at: number }>() : undefined;
+    const reading = new Map<string, Promise<Stored>>();
 
     return guardAll(`${model}.`, {
       async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
@@ -340,7 +341,13 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         if (!cache) return findAt(keyOf(id));
         const hit = cache.get(id);
         if (hit && Date.now() - hit.at < CLIENT_CACHE_MS) return parseStored(hit.stored);
-        const stored = (await client.hmget(keyOf(id), 'payload', 'consumed')) as Stored;
+        // One read per client at a time: the requests that miss together share it.
+        let read = reading.get(id);
+        if (!read) {
+          read = (client.hmget(keyOf(id), 'payload', 'consumed') as Promise<Stored>).finally(() => reading.delete(id));
+          reading.set(id, read);
+        }
+        const stored = await read;
         if (stored[0] !== null && stored[0] !== undefined) {
           if (cache.size >= CLIENT_CACHE_ENTRIES) cache.clear();
           cache.set(id, { stored, at: Date.now() });
