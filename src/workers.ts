@@ -97,6 +97,11 @@ export function runWorkerPool(options: WorkerPoolOptions): Promise<void> {
 
     // The first worker applies the config file's flags at start; the others start once it
     // listens, so they find them applied and none writes or audits them a second time.
+    // Workers accept from the shared listening socket themselves (SCHED_NONE) instead of the
+    // primary handing accepted connections round-robin: a connection the primary hands to a worker
+    // that has just died is lost and hangs its client, while one left in the shared backlog is
+    // accepted by a live worker (test/workers.test.ts kills a worker under traffic).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     logger.info({ workers }, `starting ${workers} worker processes`);
     const first = fork();
     first.once('listening', () => {
