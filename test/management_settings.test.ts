@@ -172,6 +172,18 @@ describe('Management API: tenant settings', () => {
     assert.equal((await get({ token: await forge({}) })).status, 200);
   });
 
+  test('a token outlives no change of the configuration: a client no longer granted, or a scope taken away, is refused', async () => {
+    // Signed by the issuer with every claim right, for clients and scopes the configuration does not grant (any more).
+    const stranger = await forge({ sub: 'old-client@clients', azp: 'old-client' });
+    assertAuth0Error(await get({ token: stranger }), 401, 'invalid_token');
+    const widened = await forge({ scope: 'read:tenant_settings update:tenant_settings delete:tenants' });
+    assert.equal((await get({ token: widened })).status, 200);
+    const onlyTaken = await forge({ scope: 'delete:tenants' });
+    assertAuth0Error(await get({ token: onlyTaken }), 403, 'insufficient_scope');
+    const notMachine = await forge({ gty: 'password' });
+    assertAuth0Error(await get({ token: notMachine }), 401, 'invalid_token');
+  });
+
   test('403 insufficient_scope with Auth0\'s message when the token lacks the scope', async () => {
     const refused = await patch({ flags: { enable_dynamic_client_registration: true } }, { token: readOnly });
     assertAuth0Error(refused, 403, 'insufficient_scope', 'Insufficient scope, expected any of: update:tenant_settings');

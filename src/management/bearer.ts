@@ -36,7 +36,15 @@ function explain(error: unknown): ManagementError {
   throw error;
 }
 
-export function createBearerVerifier(deps: { issuer: string; audience: string; signingKeys: SigningKeys }): BearerVerifier {
+export type BearerVerifierDeps = {
+  issuer: string;
+  audience: string;
+  signingKeys: SigningKeys;
+  /** The Management API scopes the configuration grants this client now; undefined when none. */
+  grantedScopes(clientId: string): ReadonlySet<string> | undefined;
+};
+
+export function createBearerVerifier(deps: BearerVerifierDeps): BearerVerifier {
   const { issuer, audience } = deps;
   const keySet = createLocalJWKSet(publicSigningKeys(deps.signingKeys));
 
@@ -58,9 +66,12 @@ export function createBearerVerifier(deps: { issuer: string; audience: string; s
       } catch (error) {
         throw explain(error);
       }
-      const { azp, scope = '' } = payload;
-      if (typeof azp !== 'string' || !azp || typeof scope !== 'string') throw unauthorized('Invalid token');
-      return { clientId: azp, scopes: new Set(scope.split(' ').filter(Boolean)) };
+      const { azp, scope = '', gty } = payload;
+      if (typeof azp !== 'string' || !azp || typeof scope !== 'string' || gty !== 'client-credentials') throw unauthorized('Invalid token');
+      // A token lives 24 h; the configuration may have taken the client's grant away since.
+      const granted = deps.grantedScopes(azp);
+      if (!granted) throw unauthorized('Invalid token');
+      return { clientId: azp, scopes: new Set(scope.split(' ').filter((s) => granted.has(s))) };
     },
   };
 }

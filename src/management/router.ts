@@ -22,7 +22,7 @@ export const MANAGEMENT_SCOPES = { readSettings: 'read:tenant_settings', updateS
 export const MAX_SETTINGS_BODY_BYTES = 16 * 1024;
 
 export type ManagementApiDeps = {
-  config: Pick<Config, 'issuer'>;
+  config: Pick<Config, 'issuer' | 'client_grants'>;
   tenant: TenantSettingsService;
   signingKeys: SigningKeys;
   logger: Logger;
@@ -64,7 +64,9 @@ function settingsRouter(deps: ManagementApiDeps, verifier: BearerVerifier): Rout
 
 /** The /api/v2 middleware: mount before the provider; other paths pass through. */
 export function createManagementApi(deps: ManagementApiDeps) {
-  const verifier = createBearerVerifier({ issuer: deps.config.issuer, audience: managementAudience(deps.config), signingKeys: deps.signingKeys });
+  const audience = managementAudience(deps.config);
+  const granted = new Map<string, ReadonlySet<string>>(deps.config.client_grants.filter((g) => g.audience === audience).map((g) => [g.client_id, new Set(g.scope)]));
+  const verifier = createBearerVerifier({ issuer: deps.config.issuer, audience, signingKeys: deps.signingKeys, grantedScopes: (clientId) => granted.get(clientId) });
   const router = settingsRouter(deps, verifier);
   const routes = router.routes();
   const allowedMethods = router.allowedMethods();
