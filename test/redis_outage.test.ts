@@ -8,10 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { startIssuer } from './support/issuer.ts';
+import type { RunningIssuer } from './support/issuer.ts';
 import { startIssuerProcess } from './support/process.ts';
 import type { IssuerProcess } from './support/process.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
 import type { TestRedis } from './support/redis.ts';
+import { UserAgent } from './support/user_agent.ts';
 
 const FAIL_WITHIN_MS = 2000;
 const RECOVER_WITHIN_MS = 5000;
@@ -149,6 +152,43 @@ describe('Redis unreachable, then back', () => {
     assert.match(output, /lost the connection to Redis/);
     assert.match(output, /"event":"store_unavailable"/);
     assert.doesNotMatch(output, /"level":60|Unhandled|uncaught/i, output.slice(-2000));
+  });
+});
+
+describe('Redis unreachable on the login pages', () => {
+  const SPA_CALLBACK = 'https://spa.example.com/callback';
+  let redis: TestRedis;
+  let issuer: RunningIssuer;
+
+  before(async () => {
+    redis = await startRedis();
+    issuer = await startIssuer({
+      backend: { kind: 'redis', url: redis.url, prefix: uniquePrefix('outage-login') },
+      overrides: { clients: [{ client_id: 'first-party-spa', name: 'First-party SPA', grant_types: ['implicit'], token_endpoint_auth_method: 'none', redirect_uris: [SPA_CALLBACK] }], client_grants: [] },
+    });
+  });
+  after(async () => {
+    await issuer?.close();
+    await redis?.stop();
+  });
+
+  // The interaction is read from the store: an outage is "retry later" (503), not "your login
+  // request has expired" (400), which would send the user back to start over for nothing.
+  test('GET /u/<uid> and POST /u/<uid>/login answer 503 with Retry-After, not 400', async () => {
+    const agent = new UserAgent(issuer.url);
+    const url = new URL('authorize', issuer.url);
+    url.search = new URLSearchParams({ client_id: 'first-party-spa', redirect_uri: SPA_CALLBACK, response_type: 'id_token token', scope: 'openid', nonce: 'n' }).toString();
+    const page = await agent.navigate(url.href);
+    assert.equal(page.status, 200, page.body);
+    const action = UserAgent.formAction(page.body);
+    const loginPage = new URL(action.replace(/\/login$/, ''), issuer.url).href;
+
+    await redis.kill9();
+    for (const step of [await agent.request(loginPage), await agent.submit(action, { email: 'alice@example.com', password: 'whatever' })]) {
+      assert.equal(step.status, 503, `${step.url}: ${step.status} ${step.body.slice(0, 200)}`);
+      assert.equal(step.headers.get('retry-after'), '1');
+      assert.doesNotMatch(step.body, /expired/);
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { errors } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 
 import type { Config } from '../config.ts';
@@ -47,8 +48,11 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
     try {
       const interaction = await provider.interactionDetails(ctx.req, ctx.res);
       if (interaction.uid === ctx.params.uid) return interaction;
-    } catch {
-      // Expired, unknown, or the cookie is missing: the same page for all of them.
+    } catch (error) {
+      // Expired, unknown, or the cookie is missing (the library says SessionNotFound for each):
+      // the same page for all of them. Anything else, a store outage above all, is not the
+      // user's doing and must reach the error handlers (503 with Retry-After, or 500).
+      if (!(error instanceof errors.SessionNotFound)) throw error;
     }
     html(ctx, 400, errorPage({ error: 'invalid_request', description: 'This login request has expired or is not valid in this browser. Go back to the application and sign in again.' }));
     return undefined;
