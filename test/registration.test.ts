@@ -119,6 +119,14 @@ for (const [name, backend] of backends) {
       ['client_credentials for a registered client', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], grant_types: ['client_credentials'] })],
       ['a client_name that is too long', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], client_name: 'n'.repeat(201) })],
       ['too many redirect URIs', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: Array.from({ length: 21 }, (_, i) => `https://a.example.com/cb${i}`) })],
+      // The library would fetch these URLs (any host and port) on the registrant's behalf.
+      ['a sector_identifier_uri', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], sector_identifier_uri: 'http://127.0.0.1:6379/' })],
+      ['a jwks_uri', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], jwks_uri: 'http://127.0.0.1:6379/' })],
+      ['request_uris', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], request_uris: ['http://127.0.0.1:6379/'] })],
+      ['a relative post_logout_redirect_uri', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], post_logout_redirect_uris: ['/bye'] })],
+      ['a post_logout_redirect_uri with a fragment', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], post_logout_redirect_uris: ['https://a.example.com/bye#x'] })],
+      ['too many post_logout_redirect_uris', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], post_logout_redirect_uris: Array.from({ length: 21 }, (_, i) => `https://a.example.com/bye${i}`) })],
+      ['an http post_logout_redirect_uri off loopback for an implicit client', 400, 'invalid_client_metadata', JSON.stringify({ redirect_uris: ['https://a.example.com/cb'], post_logout_redirect_uris: ['http://a.example.com/bye'] })],
       ['a body that is not JSON', 400, 'invalid_client_metadata', '{"redirect_uris": ['],
       ['a JSON array', 400, 'invalid_client_metadata', '[]'],
       ['JSON null', 400, 'invalid_client_metadata', 'null'],
@@ -132,6 +140,7 @@ for (const [name, backend] of backends) {
         assert.equal(answer.status, status, JSON.stringify(answer.json));
         assert.equal(answer.json.error, error);
         assert.equal(typeof answer.json.error_description, 'string');
+        if (/sector_identifier_uri|jwks_uri|request_uris/.test(what)) assert.match(answer.json.error_description as string, /is not supported/);
         assert.equal(await issuer.store.countClients(), before);
       });
     }

@@ -124,6 +124,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     scopes: ['openid', 'profile', 'email', 'offline_access'],
     extraParams: { audience: null, state: checkStateLength },
     conformIdTokenClaims: false,
+    // Never fetch a registrant's sector_identifier_uri (any host and port: SSRF). The registration
+    // gate refuses the field; this holds should a client carrying it reach the library another way.
+    sectorIdentifierUriValidate: () => false,
     // RS256 with the issuer's key, or HS256 with the client's secret for clients that register it.
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],

@@ -25,9 +25,9 @@ export const DEFAULT_GRANT_TYPES = ['authorization_code', 'implicit'];
 export const DEFAULT_RESPONSE_TYPES = ['code', 'token', 'id_token token', 'id_token'];
 export const DEFAULT_AUTH_METHOD = 'client_secret_post';
 
-const STRING_FIELDS = ['client_name', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'sector_identifier_uri', 'initiate_login_uri', 'software_id', 'software_version', 'token_endpoint_auth_method', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'application_type', 'subject_type'];
+const STRING_FIELDS = ['client_name', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri', 'software_id', 'software_version', 'token_endpoint_auth_method', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'application_type', 'subject_type'];
 const URI_FIELDS = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
-const STRING_ARRAY_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'contacts', 'default_acr_values', 'request_uris'];
+const STRING_ARRAY_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'contacts', 'default_acr_values'];
 
 function fail(error: RegistrationError['error'], description: string): RegistrationError {
   return { error, error_description: description };
@@ -35,21 +35,27 @@ function fail(error: RegistrationError['error'], description: string): Registrat
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-function redirectUriProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length === 0) return 'redirect_uris members must be non-empty strings';
-  if (value.length > MAX_URI_LENGTH) return `redirect_uris members must be at most ${MAX_URI_LENGTH} characters`;
+// Metadata that makes the library fetch a URL of the registrant's choosing (any host and port)
+// during registration or later: a server-side request forgery from an open endpoint.
+const UNSUPPORTED_FIELDS = ['sector_identifier_uri', 'jwks_uri', 'request_uris'];
+
+type RedirectField = 'redirect_uris' | 'post_logout_redirect_uris';
+
+function redirectUriProblem(value: unknown, field: RedirectField = 'redirect_uris'): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return `${field} members must be non-empty strings`;
+  if (value.length > MAX_URI_LENGTH) return `${field} members must be at most ${MAX_URI_LENGTH} characters`;
   const url = URL.parse(value);
-  if (!url) return `redirect_uris must be absolute URIs (${JSON.stringify(value.slice(0, 100))} is not)`;
-  if (value.includes('#')) return 'redirect_uris must not contain a fragment';
+  if (!url) return `${field} must be absolute URIs (${JSON.stringify(value.slice(0, 100))} is not)`;
+  if (value.includes('#')) return `${field} must not contain a fragment`;
   return undefined;
 }
 
 /** Tokens in a URL fragment go only to https, or to this machine while developing. */
-function implicitRedirectProblem(value: string, production: boolean): string | undefined {
+function implicitRedirectProblem(value: string, production: boolean, field: RedirectField = 'redirect_uris'): string | undefined {
   const url = new URL(value);
   if (url.protocol !== 'http:') return undefined;
-  if (production) return 'redirect_uris of clients using the implicit flow must use https';
-  if (!LOOPBACK_HOSTS.has(url.hostname)) return 'redirect_uris of clients using the implicit flow must use https (http is allowed only for localhost and 127.0.0.1 in development)';
+  if (production) return `${field} of clients using the implicit flow must use https`;
+  if (!LOOPBACK_HOSTS.has(url.hostname)) return `${field} of clients using the implicit flow must use https (http is allowed only for localhost and 127.0.0.1 in development)`;
   return undefined;
 }
 
@@ -76,6 +82,9 @@ export function checkRegistrationMetadata(body: unknown, options: { production: 
     return { refusal: fail('invalid_client_metadata', 'the request body must be a JSON object') };
   }
   const metadata: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const field of UNSUPPORTED_FIELDS) {
+    if (metadata[field] !== undefined) return { refusal: fail('invalid_client_metadata', `${field} is not supported`) };
+  }
 
   const uris = metadata.redirect_uris;
   if (uris === undefined) return { refusal: fail('invalid_redirect_uri', 'redirect_uris is required') };
@@ -95,6 +104,12 @@ export function checkRegistrationMetadata(body: unknown, options: { production: 
     if (value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))) {
       return { refusal: fail('invalid_client_metadata', `${field} must be an array of strings`) };
     }
+  }
+  const logoutUris = (metadata.post_logout_redirect_uris as string[] | undefined) ?? [];
+  if (logoutUris.length > MAX_REDIRECT_URIS) return { refusal: fail('invalid_client_metadata', `at most ${MAX_REDIRECT_URIS} post_logout_redirect_uris may be registered`) };
+  for (const uri of logoutUris) {
+    const problem = redirectUriProblem(uri, 'post_logout_redirect_uris');
+    if (problem) return { refusal: fail('invalid_client_metadata', problem) };
   }
   for (const field of URI_FIELDS) {
     const value = metadata[field] as string | undefined;
@@ -144,6 +159,10 @@ export function checkRegistrationMetadata(body: unknown, options: { production: 
     for (const uri of uris as string[]) {
       const problem = implicitRedirectProblem(uri, options.production);
       if (problem) return { refusal: fail('invalid_redirect_uri', problem) };
+    }
+    for (const uri of logoutUris) {
+      const problem = implicitRedirectProblem(uri, options.production, 'post_logout_redirect_uris');
+      if (problem) return { refusal: fail('invalid_client_metadata', problem) };
     }
   }
   return { metadata };
