@@ -91,6 +91,9 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   // The provider reads cookies through the outer context when mounted: same keys, or no session survives.
   app.keys = cookieKeys;
   app.proxy = config.proxy;
+  // X-Forwarded-For is `client, proxy1, ...`: its leftmost entries are whatever the client sent.
+  // ctx.ip is the entry `proxy_hops` from the right, the address the trusted proxy saw.
+  app.maxIpsCount = config.proxy_hops;
   app.silent = true;
 
   app.use(createRequestLog({ logger, metrics }));
@@ -98,7 +101,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createStoreUnavailableHandler(logger));
   app.use(createSecurityHeaders());
 
-  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config })]) {
+  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config, store })]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

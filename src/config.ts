@@ -100,6 +100,7 @@ const configSchema = z.strictObject({
   web_concurrency: z.number().int().min(1).max(64).default(1),
   host: z.string().min(1).default('0.0.0.0'),
   proxy: z.boolean().default(false),
+  proxy_hops: z.number().int().min(1).max(16).default(1),
   storage: storageSchema,
   keys: z.strictObject({
     jwks_file: z.string().min(1).nullish(),
@@ -141,6 +142,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   PORT: { path: ['port'], type: 'number' },
   HOST: { path: ['host'], type: 'string' },
   PROXY: { path: ['proxy'], type: 'boolean' },
+  PROXY_HOPS: { path: ['proxy_hops'], type: 'number' },
   SQLITE_FILE: { path: ['storage', 'sqlite_file'], type: 'string' },
   REDIS_URL: { path: ['storage', 'redis_url'], type: 'string' },
   REDIS_CLUSTER: { path: ['storage', 'redis_cluster'], type: 'list' },

@@ -64,6 +64,12 @@ describe('configuration sources', () => {
     assert.equal(loadConfig({ CONFIG_FILE: path, REDIS_URL: 'redis://127.0.0.1:7777' }).storage.redis_url, 'redis://127.0.0.1:7777');
   });
 
+  test('proxy_hops defaults to 1 and PROXY_HOPS overrides it', () => {
+    assert.equal(loadConfig({}).proxy_hops, 1);
+    assert.equal(loadConfig({ PROXY: 'true', PROXY_HOPS: '2' }).proxy_hops, 2);
+    assert.ok(problemsOf(() => loadConfig({ PROXY_HOPS: '0' })).some((p) => p.startsWith('proxy_hops:')));
+  });
+
   test('mergeConfig replaces lists and scalars, merges maps', () => {
     assert.deepEqual(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: 2 }), { a: { b: 1, c: [3] }, d: 2 });
   });

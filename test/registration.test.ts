@@ -225,6 +225,23 @@ describe('abuse limits', () => {
     }
   });
 
+  test('behind a proxy the limit keys on the address the proxy saw, not on forged X-Forwarded-For entries', async () => {
+    const issuer = await startIssuer({ overrides: { ...FLAG_ON, proxy: true, registration: { rate_limit: { per_second: 0.01, burst: 1 } } } });
+    try {
+      const via = (xff: string) => post(issuer, JSON.stringify(AUTH0_EXAMPLE), 'application/json', { 'x-forwarded-for': xff });
+      assert.equal((await via('198.51.100.1, 203.0.113.7')).status, 201);
+      const forged = await via('198.51.100.2, 203.0.113.7');
+      assert.equal(forged.status, 429, 'a new leftmost entry is not a new client');
+      assert.equal((await via('198.51.100.1, 203.0.113.8')).status, 201, 'another address the proxy saw is another client');
+      // One IPv6 host holds a whole /64.
+      assert.equal((await via('2001:db8:1:2::1')).status, 201);
+      assert.equal((await via('2001:db8:1:2:ffff::9')).status, 429);
+      assert.equal((await via('2001:db8:1:3::1')).status, 201);
+    } finally {
+      await issuer.close();
+    }
+  });
+
   test('the cap on registered clients refuses with 403 once reached', async () => {
     const issuer = await startIssuer({ overrides: { ...FLAG_ON, registration: { max_clients: 3, rate_limit: { per_second: 100, burst: 100 } } } });
     try {

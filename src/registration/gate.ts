@@ -12,7 +12,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/create_provider.ts';
 import { createClientCount } from './client_count.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
-import { createRateLimiter } from './rate_limit.ts';
+import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
 import { readBodyWithin, replayBody } from '../http/request_body.ts';
 
 export type RegistrationGateDeps = {
@@ -72,7 +72,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
       return;
     }
 
-    const decision = await limiter.consume(ctx.ip);
+    const decision = await limiter.consume(rateLimitKey(ctx.ip));
     if (!decision.allowed) {
       ctx.set('Retry-After', String(decision.retryAfterSeconds));
       refuse(ctx, 429, 'too_many_requests', `Too many registrations from this address; retry after ${decision.retryAfterSeconds} s`, 'rate_limited');
