@@ -103,3 +103,31 @@ describe('login and consent pages', () => {
     assert.match(step.body, /expired or is not valid/);
   });
 });
+
+describe('password guessing on the login page', () => {
+  let issuer: RunningIssuer;
+
+  before(async () => {
+    issuer = await startIssuer({
+      overrides: { clients: [{ client_id: 'first-party-spa', name: 'First-party SPA', grant_types: ['implicit'], token_endpoint_auth_method: 'none', redirect_uris: [SPA_CALLBACK] }], client_grants: [] },
+    });
+  });
+  after(() => issuer.close());
+
+  test('the 11th attempt for one email within 5 minutes gets 429 and the page, even with the right password', async () => {
+    const agent = new UserAgent(issuer.url);
+    const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+    const action = UserAgent.formAction(page.body);
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const wrong = await agent.submit(action, { email: ALICE.email, password: `guess-${attempt}` });
+      assert.equal(wrong.status, 401, `attempt ${attempt}`);
+    }
+    // Counted per email, not per spelling of it, and before the password is looked at.
+    const refused = await agent.submit(action, { email: ` ${ALICE.email.toUpperCase()}`, password: ALICE.password });
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0 && Number(refused.headers.get('retry-after')) <= 300, `Retry-After: ${refused.headers.get('retry-after')}`);
+    assert.match(refused.body, /Too many attempts\. Try again in [1-5] minutes?\./);
+    assert.match(refused.body, /name="password"/);
+    assert.equal(refused.location, undefined, 'no login happened');
+  });
+});
