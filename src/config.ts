@@ -37,6 +37,40 @@ const scopeName = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a sco
 
 export const SCRYPT_PREFIX = 'scrypt$';
 
+export type ScryptHash = { N: number; r: number; p: number; salt: Buffer; hash: Buffer };
+
+/** Node's scrypt needs 128·N·r bytes; more than this is a typo, not a cost anyone wants at login. */
+const SCRYPT_MAX_MEMORY = 256 * 1024 * 1024;
+
+function base64urlBytes(text: string | undefined, min: number, max: number): Buffer | undefined {
+  if (text === undefined || !/^[A-Za-z0-9_-]+$/.test(text) || text.length % 4 === 1) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length >= min && bytes.length <= max ? bytes : undefined;
+}
+
+/**
+ * `scrypt$N$r$p$salt$hash` (N a power of two, salt and hash base64url), or a message saying what
+ * is wrong: checked once at start, so a bad hash is a config error and never a 500 at login.
+ */
+export function parseScryptHash(stored: string): ScryptHash | string {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== SCRYPT_PREFIX.slice(0, -1)) return 'a scrypt hash has the form scrypt$N$r$p$salt$hash (see npm run hash-password)';
+  const [, n, r, p, salt, hash] = parts;
+  const integer = (text: string | undefined, max: number) => (text !== undefined && /^[1-9]\d{0,9}$/.test(text) && Number(text) <= max ? Number(text) : undefined);
+  const N = integer(n, 2 ** 30);
+  if (N === undefined || N < 2 || (N & (N - 1)) !== 0) return 'the scrypt N must be a power of two, at least 2';
+  const R = integer(r, 64);
+  if (R === undefined) return 'the scrypt r must be an integer from 1 to 64';
+  const P = integer(p, 16);
+  if (P === undefined) return 'the scrypt p must be an integer from 1 to 16';
+  if (128 * N * R > SCRYPT_MAX_MEMORY) return `the scrypt N and r need more than ${SCRYPT_MAX_MEMORY / 1024 / 1024} MiB (128·N·r bytes)`;
+  const saltBytes = base64urlBytes(salt, 8, 64);
+  if (!saltBytes) return 'the scrypt salt must be base64url of 8 to 64 bytes';
+  const hashBytes = base64urlBytes(hash, 16, 64);
+  if (!hashBytes) return 'the scrypt hash must be base64url of 16 to 64 bytes';
+  return { N, r: R, p: P, salt: saltBytes, hash: hashBytes };
+}
+
 const apiSchema = z.strictObject({
   identifier: absoluteUri,
   name: z.string().min(1).max(200),
@@ -259,9 +293,8 @@ function crossProblems(config: Config): string[] {
     const email = user.email.toLowerCase();
     if (emails.has(email)) problems.push(`users[${i}].email: duplicate email ${user.email}`);
     emails.add(email);
-    if (user.password.startsWith(SCRYPT_PREFIX) && user.password.split('$').length !== 6) {
-      problems.push(`users[${i}].password: a scrypt hash has the form scrypt$N$r$p$salt$hash (see npm run hash-password)`);
-    }
+    const hash = user.password.startsWith(SCRYPT_PREFIX) ? parseScryptHash(user.password) : undefined;
+    if (typeof hash === 'string') problems.push(`users[${i}].password: ${hash}`);
   });
   return problems;
 }

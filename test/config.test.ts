@@ -20,6 +20,11 @@ function file(name: string, text: string): string {
   return path;
 }
 
+/** The committed defaults with `over` merged from a config file (JSON is YAML). */
+function mergeAndParse(over: Record<string, unknown>) {
+  return loadConfig({ CONFIG_FILE: file(`over-${Math.random().toString(36).slice(2)}.yaml`, JSON.stringify(over)) });
+}
+
 function problemsOf(fn: () => unknown): string[] {
   try {
     fn();
@@ -154,4 +159,42 @@ describe('passwords', () => {
     assert.equal(await accounts.authenticate('carol@example.com', 'wrong'), undefined);
     assert.equal(await accounts.authenticate('nobody@example.com', 'correct horse battery staple'), undefined);
   });
+
+  test('a password given as is: right, wrong, longer, shorter, and right again', async () => {
+    const accounts = createAccounts([{ email: 'dave@example.com', password: 'plain-password-1', email_verified: true, name: undefined, sub: undefined }]);
+    assert.equal(await accounts.authenticate('dave@example.com', 'plain-password-2'), undefined);
+    assert.equal((await accounts.authenticate('dave@example.com', 'plain-password-1'))?.email, 'dave@example.com');
+    assert.equal(await accounts.authenticate('dave@example.com', 'plain-password-1 '), undefined);
+    assert.equal(await accounts.authenticate('dave@example.com', 'plain'), undefined);
+    assert.equal(await accounts.authenticate('dave@example.com', ''), undefined);
+    assert.equal((await accounts.authenticate('DAVE@example.com', 'plain-password-1'))?.email, 'dave@example.com');
+    assert.equal(await accounts.authenticate('eve@example.com', 'plain-password-1'), undefined);
+  });
+
+  const salt = Buffer.alloc(16, 1).toString('base64url');
+  const hash = Buffer.alloc(32, 2).toString('base64url');
+  const malformed: [string, string, RegExp][] = [
+    ['N not a number', `scrypt$abc$8$1$${salt}$${hash}`, /N must be a power of two/],
+    ['N not a power of two', `scrypt$1000$8$1$${salt}$${hash}`, /N must be a power of two/],
+    ['N of 1', `scrypt$1$8$1$${salt}$${hash}`, /N must be a power of two/],
+    ['N with a sign', `scrypt$+16384$8$1$${salt}$${hash}`, /N must be a power of two/],
+    ['N and r beyond the memory bound', `scrypt$1048576$64$1$${salt}$${hash}`, /MiB/],
+    ['r of 0', `scrypt$16384$0$1$${salt}$${hash}`, /r must be/],
+    ['r not an integer', `scrypt$16384$1.5$1$${salt}$${hash}`, /r must be/],
+    ['p of 0', `scrypt$16384$8$0$${salt}$${hash}`, /p must be/],
+    ['p too large', `scrypt$16384$8$1000$${salt}$${hash}`, /p must be/],
+    ['an empty salt', `scrypt$16384$8$1$$${hash}`, /salt must be/],
+    ['a salt outside base64url', `scrypt$16384$8$1$${salt.slice(0, -2)}+/$${hash}`, /salt must be/],
+    ['a short hash', `scrypt$16384$8$1$${salt}$AAAA`, /hash must be/],
+    ['a hash with padding', `scrypt$16384$8$1$${salt}$${hash}=`, /hash must be/],
+    ['too few parts', `scrypt$16384$8$1$${salt}`, /has the form/],
+  ];
+  for (const [what, password, message] of malformed) {
+    test(`a scrypt hash with ${what} is a config error naming users[0].password`, () => {
+      const problems = problemsOf(() => mergeAndParse({ users: [{ email: 'carol@example.com', password }] }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, /^users\[0\]\.password: /);
+      assert.match(problems[0]!, message);
+    });
+  }
 });

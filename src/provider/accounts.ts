@@ -3,8 +3,8 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
-import { SCRYPT_PREFIX } from '../config.ts';
-import type { UserConfig } from '../config.ts';
+import { parseScryptHash, SCRYPT_PREFIX } from '../config.ts';
+import type { ScryptHash, UserConfig } from '../config.ts';
 
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -35,18 +35,37 @@ export async function hashPassword(password: string, cost = DEFAULT_COST): Promi
   return [SCRYPT_PREFIX.slice(0, -1), cost.N, cost.r, cost.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
 }
 
-async function verifyPassword(stored: string, given: string): Promise<boolean> {
-  if (!stored.startsWith(SCRYPT_PREFIX)) {
-    // Compare digests so that the comparison takes the same time whatever the lengths.
-    const a = createHash('sha256').update(stored).digest();
-    const b = createHash('sha256').update(given).digest();
-    return timingSafeEqual(a, b);
-  }
-  const [, n, r, p, salt, hash] = stored.split('$');
-  const expected = Buffer.from(hash ?? '', 'base64url');
-  const cost = { N: Number(n), r: Number(r), p: Number(p) };
-  const actual = await scrypt(given, Buffer.from(salt ?? '', 'base64url'), expected.length, { ...cost, maxmem: 256 * cost.N * cost.r });
-  return timingSafeEqual(actual, expected);
+type Verifier = (given: string) => Promise<boolean>;
+
+function scryptWith(given: string, cost: { N: number; r: number; p: number }, salt: Buffer, keylen: number): Promise<Buffer> {
+  return scrypt(given, salt, keylen, { ...cost, maxmem: 256 * cost.N * cost.r });
+}
+
+function hashVerifier(stored: ScryptHash): Verifier {
+  return async (given) => timingSafeEqual(await scryptWith(given, stored, stored.salt, stored.hash.length), stored.hash);
+}
+
+/**
+ * A password given as is still costs one scrypt per attempt, like a hashed one and like an
+ * unknown email (the decoy): a cheap comparison here would tell which emails exist by timing.
+ * The stored side is hashed once, on first use, with a salt of this process's own.
+ */
+function plaintextVerifier(stored: string): Verifier {
+  const salt = randomBytes(16);
+  let expected: Promise<Buffer> | undefined;
+  return async (given) => {
+    expected ??= scryptWith(stored, DEFAULT_COST, salt, 32);
+    const [want, got] = await Promise.all([expected, scryptWith(given, DEFAULT_COST, salt, 32)]);
+    return timingSafeEqual(got, want);
+  };
+}
+
+function verifierFor(stored: string): Verifier {
+  if (!stored.startsWith(SCRYPT_PREFIX)) return plaintextVerifier(stored);
+  const parsed = parseScryptHash(stored);
+  // parseConfig refuses a malformed hash; users built around it get a clear error, never a 500 at login.
+  if (typeof parsed === 'string') throw new Error(`invalid password hash: ${parsed}`);
+  return hashVerifier(parsed);
 }
 
 /** A stable subject for a user without an explicit `sub`: Auth0's `auth0|<id>` shape. */
@@ -55,20 +74,20 @@ function subjectFor(user: UserConfig): string {
 }
 
 export function createAccounts(users: readonly UserConfig[]): Accounts {
-  const byEmail = new Map<string, { account: Account; password: string }>();
+  const byEmail = new Map<string, { account: Account; verify: Verifier }>();
   const bySub = new Map<string, Account>();
   for (const user of users) {
     const account: Account = { sub: subjectFor(user), email: user.email, email_verified: user.email_verified, name: user.name };
-    byEmail.set(user.email.toLowerCase(), { account, password: user.password });
+    byEmail.set(user.email.toLowerCase(), { account, verify: verifierFor(user.password) });
     bySub.set(account.sub, account);
   }
   // Unknown emails still pay for one hash check, so timing does not reveal which emails exist.
-  const decoy = `${SCRYPT_PREFIX}16384$8$1$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`;
+  const decoy = hashVerifier({ ...DEFAULT_COST, salt: randomBytes(16), hash: randomBytes(32) });
 
   return {
     async authenticate(email, password) {
       const entry = byEmail.get(email.trim().toLowerCase());
-      const ok = await verifyPassword(entry?.password ?? decoy, password);
+      const ok = await (entry?.verify ?? decoy)(password);
       return ok && entry ? entry.account : undefined;
     },
     find(sub) {
