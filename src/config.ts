@@ -277,11 +277,14 @@ function crossProblems(config: Config): string[] {
     }
   });
   const identifiers = new Set<string>();
+  const managementAudience = new URL('api/v2/', config.issuer).href;
+  // The issuer answers these audiences itself (Management API tokens, Auth0's userinfo audience).
+  const reserved = new Set([managementAudience, new URL('userinfo', config.issuer).href]);
   config.apis.forEach((api, i) => {
     if (identifiers.has(api.identifier)) problems.push(`apis[${i}].identifier: duplicate identifier ${api.identifier}`);
     identifiers.add(api.identifier);
+    if (reserved.has(new URL(api.identifier).href)) problems.push(`apis[${i}].identifier: ${api.identifier} is reserved by the issuer`);
   });
-  const managementAudience = new URL('api/v2/', config.issuer).href;
   config.client_grants.forEach((grant, i) => {
     if (!clientIds.has(grant.client_id)) problems.push(`client_grants[${i}].client_id: no client ${grant.client_id} in clients`);
     if (grant.audience !== managementAudience && !identifiers.has(grant.audience)) {

@@ -75,6 +75,14 @@ describe('configuration sources', () => {
     assert.ok(problemsOf(() => loadConfig({ PROXY_HOPS: '0' })).some((p) => p.startsWith('proxy_hops:')));
   });
 
+  test("apis[].identifier may not be the issuer's own Management API or userinfo audience", () => {
+    for (const identifier of ['http://localhost:3000/api/v2/', 'http://localhost:3000/userinfo', 'HTTP://LOCALHOST:3000/userinfo']) {
+      const problems = problemsOf(() => mergeAndParse({ apis: [{ identifier: 'https://orders.example.com/', name: 'Orders' }, { identifier, name: 'Mine' }] }));
+      assert.deepEqual(problems, [`apis[1].identifier: ${identifier} is reserved by the issuer`]);
+    }
+    assert.equal(mergeAndParse({ apis: [{ identifier: 'http://localhost:3000/api/v3/', name: 'Mine' }] }).apis[0]?.identifier, 'http://localhost:3000/api/v3/');
+  });
+
   test('mergeConfig replaces lists and scalars, merges maps', () => {
     assert.deepEqual(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: 2 }), { a: { b: 1, c: [3] }, d: 2 });
   });
