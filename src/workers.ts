@@ -95,17 +95,19 @@ export function runWorkerPool(options: WorkerPoolOptions): Promise<void> {
       if (worker) worker.process.kill('SIGHUP');
     });
 
-    // The first worker applies the config file's flags at start; the others start once it
-    // listens, so they find them applied and none writes or audits them a second time.
+    // The first worker applies the config file's flags at start; the others start once a
+    // worker listens, so they find them applied and none writes or audits them a second time.
+    // Any worker, once: if the first dies before it listens, its replacement is the one that
+    // applies them, and waiting on the first's own event would leave the pool at one worker.
     // Workers accept from the shared listening socket themselves (SCHED_NONE) instead of the
     // primary handing accepted connections round-robin: a connection the primary hands to a worker
     // that has just died is lost and hangs its client, while one left in the shared backlog is
     // accepted by a live worker (test/workers.test.ts kills a worker under traffic).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     logger.info({ workers }, `starting ${workers} worker processes`);
-    const first = fork();
-    first.once('listening', () => {
+    cluster.once('listening', () => {
       for (let i = 1; i < workers && !stopping; i++) fork();
     });
+    fork();
   });
 }

@@ -2,7 +2,7 @@
 // dies is replaced, SIGTERM stops them all and the primary exits 0. With SQLite the issuer
 // stays one process and says why in one line.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -132,7 +132,47 @@ describe('WEB_CONCURRENCY on Redis', () => {
       assert.equal(await issuer.stop('SIGINT'), 0, issuer.output().slice(-3000));
     }
   });
+
+  test('the first worker dies before it listens: its replacement still brings the others up', async () => {
+    // A Redis of its own, frozen, holds every worker in its start (waiting for Redis), so the
+    // first one can be killed before it listens, deterministically.
+    const frozen = await startRedis();
+    const prefix = uniquePrefix('workers-early-death');
+    frozen.pause();
+    const starting = startIssuerProcess({ CONFIG_FILE: configFile, REDIS_URL: frozen.url, REDIS_PREFIX: prefix, WEB_CONCURRENCY: '2' }, 20_000);
+    let issuer: IssuerProcess | undefined;
+    try {
+      let first: number | undefined;
+      await until('the first worker started', 10_000, () => (first = workerPids(prefix)[0]) !== undefined);
+      process.kill(first!, 'SIGKILL');
+      frozen.resume();
+      issuer = await starting;
+      await until('two workers ready', 15_000, () => readyLines(issuer!).length >= 2);
+      assert.ok(lines(issuer).some((line) => line.event === 'worker_died' && line.pid === first));
+      assert.equal(started(issuer).map((line) => Number(line.pid)).filter(alive).length, 2);
+    } finally {
+      frozen.resume();
+      issuer ??= await starting.catch(() => undefined);
+      if (issuer) assert.equal(await issuer.stop('SIGTERM'), 0, issuer.output().slice(-3000));
+      await frozen.stop();
+    }
+  });
 });
+
+/** Cluster workers (NODE_UNIQUE_ID in their environment) of the issuer started with this prefix. */
+function workerPids(prefix: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (env.includes(`REDIS_PREFIX=${prefix}`) && env.some((line) => line.startsWith('NODE_UNIQUE_ID='))) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
 
 test('WEB_CONCURRENCY with SQLite: one process, and one line that says why', async () => {
   const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, SQLITE_FILE: join(dir, 'issuer.sqlite'), WEB_CONCURRENCY: '3' });
