@@ -79,6 +79,7 @@ for (const [name, backend] of backends) {
       assert.ok((json.response_types as string[]).includes('id_token token'));
       assert.ok((json.response_types as string[]).includes('code'));
       assert.equal(json.registration_access_token, undefined);
+      assert.equal(json.registration_client_uri, undefined);
 
       const line = logs.lines().find((l) => l.event === 'client_registered' && l.client_id === json.client_id);
       assert.ok(line, 'one structured line per registration');
@@ -141,6 +142,8 @@ for (const [name, backend] of backends) {
         assert.equal(answer.json.error, error);
         assert.equal(typeof answer.json.error_description, 'string');
         if (/sector_identifier_uri|jwks_uri|request_uris/.test(what)) assert.match(answer.json.error_description as string, /is not supported/);
+        // Refused before the body was read: the connection closes rather than carry its rest.
+        if (status === 413 || status === 415) assert.equal(answer.headers.get('connection'), 'close');
         assert.equal(await issuer.store.countClients(), before);
       });
     }
@@ -174,6 +177,7 @@ describe('the tenant flag', () => {
       assert.equal(answer.status, 403);
       assert.equal(answer.json.error, 'access_denied');
       assert.match(answer.json.error_description as string, /disabled/);
+      assert.equal(answer.headers.get('connection'), 'close', 'refused unread: the body is not left on a kept-alive connection');
       assert.equal(await issuer.store.countClients(), before);
       assert.equal((await discovery(issuer)).registration_endpoint, undefined);
     } finally {
@@ -217,6 +221,7 @@ describe('abuse limits', () => {
       assert.ok(statuses.filter((s) => s === 201).length <= 4, JSON.stringify(statuses));
       assert.ok(limited, `expected a 429 in ${JSON.stringify(statuses)}`);
       assert.equal(limited.json.error, 'too_many_requests');
+      assert.equal(limited.headers.get('connection'), 'close');
       const retryAfter = Number(limited.headers.get('retry-after'));
       assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 6, `Retry-After ${retryAfter}`);
     } finally {

@@ -132,8 +132,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
     features: {
       devInteractions: { enabled: false },
-      // No registration access token: RFC 7592 management is not offered (the gate drops it from
-      // the response), so storing one per registration would only cost a write.
+      // No registration access token: RFC 7592 management is not offered, so the response carries
+      // neither registration_access_token nor registration_client_uri, and nothing is stored for them.
       registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },

@@ -25,6 +25,15 @@ export type RegistrationGateDeps = {
 
 const PATH = AUTH0_ROUTES.registration;
 
+/**
+ * For answers given before the body is read: the rest of the body is still on the connection,
+ * and a keep-alive client would send its next request behind it (or Node would read and drop
+ * every byte of a body it refused for its size). Close the connection instead.
+ */
+function closeAfterAnswer(ctx: Context): void {
+  ctx.set('Connection', 'close');
+}
+
 function answer(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
@@ -61,6 +70,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
     if (ctx.method !== 'POST') {
       ctx.set('Allow', 'POST, OPTIONS');
+      closeAfterAnswer(ctx);
       answer(ctx, 405, 'invalid_request', `${ctx.method} is not allowed on ${PATH}; register with POST`);
       return;
     }
@@ -68,6 +78,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
 
     const settings = await tenant.get();
     if (!settings.flags.enable_dynamic_client_registration) {
+      closeAfterAnswer(ctx);
       refuse(ctx, 403, 'access_denied', 'Dynamic client registration is disabled for this tenant (tenant flag enable_dynamic_client_registration is off)', 'disabled');
       return;
     }
@@ -75,17 +86,20 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     const decision = await limiter.consume(rateLimitKey(ctx.ip));
     if (!decision.allowed) {
       ctx.set('Retry-After', String(decision.retryAfterSeconds));
+      closeAfterAnswer(ctx);
       refuse(ctx, 429, 'too_many_requests', `Too many registrations from this address; retry after ${decision.retryAfterSeconds} s`, 'rate_limited');
       logger.info({ event: 'registration_refused', reason: 'rate_limited', ip: ctx.ip }, 'registration refused');
       return;
     }
 
     if (!ctx.is('application/json')) {
+      closeAfterAnswer(ctx);
       refuse(ctx, 415, 'invalid_client_metadata', 'the request body must be application/json', 'unsupported_media_type');
       return;
     }
     const raw = await readBodyWithin(ctx.req, maxBodyBytes);
     if (!raw) {
+      closeAfterAnswer(ctx);
       refuse(ctx, 413, 'invalid_client_metadata', `the request body must be at most ${maxBodyBytes} bytes`, 'too_large');
       return;
     }
@@ -115,10 +129,8 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     if (ctx.status === 201 && ctx.body && typeof ctx.body === 'object') {
       metrics.registrations.inc({ outcome: 'accepted', reason: '' });
       clients.added();
+      // No registration_access_token to drop: issueRegistrationAccessToken is off (create_provider.ts).
       const client = ctx.body as Record<string, unknown>;
-      // RFC 7592 management is not offered: no registration access token to hand out.
-      delete client.registration_access_token;
-      delete client.registration_client_uri;
       ctx.set('Cache-Control', 'no-store');
       const redirectHosts = [...new Set((client.redirect_uris as string[] | undefined ?? []).map((uri) => URL.parse(uri)?.host ?? ''))];
       logger.info({ event: 'client_registered', client_id: client.client_id, client_name: client.client_name, redirect_hosts: redirectHosts, ip: ctx.ip }, 'client registered');
