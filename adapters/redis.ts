@@ -62,16 +62,34 @@ export const DEFAULT_OPERATION_TIMEOUT_MS = 1000;
 const DISCONNECTED: ReadonlySet<string> = new Set(['close', 'reconnecting', 'end']);
 
 // Replies that mean "not now" rather than "wrong": loading after a restart, a demoted master,
-// a cluster or a master failing over, min-replicas-to-write not met, a busy script, maxmemory.
-const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|OOM)\b/;
+// a cluster or a master failing over, min-replicas-to-write not met, a busy script, maxmemory,
+// a failed background save that stops writes (MISCONF, stop-writes-on-bgsave-error).
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|OOM|MISCONF)\b/;
+
+/**
+ * The same error without what ioredis hangs on it: `command.args` (and `previousErrors` of a
+ * transaction) carry the payload being written, client secrets and tokens, which a logger
+ * serialises with the error. Only the message (Redis's own reply text), the stack, the code
+ * and the command's name are kept. A fresh Error, so that no property, enumerable or not, survives.
+ */
+function withoutPayload(error: Error): Error {
+  const { command, code } = error as { command?: { name?: unknown }; code?: unknown };
+  const clean = new Error(error.message);
+  clean.name = error.name;
+  clean.stack = error.stack;
+  if (typeof code === 'string') Object.assign(clean, { code });
+  if (command && typeof command.name === 'string') Object.assign(clean, { command: command.name });
+  return clean;
+}
 
 /** StoreUnavailableError for failures of the connection or of availability; others unchanged. */
 function asStoreError(error: unknown, what: string): unknown {
   if (error instanceof StoreUnavailableError || !(error instanceof Error)) return error;
   // Bugs and corrupt data stay loud (500), they are not outages.
   if (error instanceof SyntaxError || error instanceof TypeError || error instanceof RangeError) return error;
-  if (error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return error;
-  return new StoreUnavailableError(`redis ${what}: ${error.message}`, { cause: error });
+  const clean = withoutPayload(error);
+  if (error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message)) return clean;
+  return new StoreUnavailableError(`redis ${what}: ${error.message}`, { cause: clean });
 }
 
 type Script = { lua: string; sha: string };
