@@ -3,12 +3,17 @@
 // Several stores (processes, or instances in one process) may open the same file: WAL lets
 // readers run beside the single writer, and busy_timeout makes a writer wait its turn instead
 // of failing. Every write that must be atomic is one statement, so no explicit transactions.
+//
+// The wait is short (BUSY_TIMEOUT_MS): DatabaseSync waits synchronously, so the whole process
+// (every other request) stalls while one writer waits for the lock. Past it, as for a locked
+// table or an I/O error, the store rejects with StoreUnavailableError (503, retry later), the
+// same as the Redis backend during an outage; other SQLite errors stay bugs (500).
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
-import { GRANTABLE_MODELS } from './contract.ts';
+import { GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
 import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
 
 export type SqliteStoreOptions = {
@@ -46,6 +51,34 @@ CREATE TABLE IF NOT EXISTS counters (
 ) WITHOUT ROWID;
 `;
 
+/** How long a write waits for another connection's lock before giving up (blocking the loop). */
+const BUSY_TIMEOUT_MS = 1000;
+
+// Primary result codes (the low byte of an extended code) that mean "not now" rather than
+// "wrong": SQLITE_BUSY (another connection holds the lock), SQLITE_LOCKED, SQLITE_IOERR.
+const TRANSIENT_CODES: ReadonlySet<number> = new Set([5, 6, 10]);
+
+function asStoreError(error: unknown, what: string): unknown {
+  const errcode = (error as { errcode?: unknown } | null)?.errcode;
+  if (!(error instanceof Error) || typeof errcode !== 'number' || !TRANSIENT_CODES.has(errcode & 0xff)) return error;
+  return new StoreUnavailableError(`sqlite ${what}: ${error.message}`, { cause: error });
+}
+
+/** The same methods, each rejecting with StoreUnavailableError for transient SQLite errors. */
+function guardAll<T extends object>(label: string, methods: T): T {
+  const guarded: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(methods)) {
+    guarded[name] = typeof method !== 'function' ? method : async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (error) {
+        throw asStoreError(error, `${label}${name}`);
+      }
+    };
+  }
+  return guarded as T;
+}
+
 // Expiry is a predicate on every read rather than trusting the sweep, so an entity is gone
 // the moment it expires, whatever the sweep interval.
 const LIVE = '(expires_at IS NULL OR expires_at > $now)';
@@ -55,9 +88,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.file !== ':memory:') {
     mkdirSync(dirname(options.file), { recursive: true });
   }
-  const db = new DatabaseSync(options.file, { timeout: 5000 });
+  const db = new DatabaseSync(options.file, { timeout: BUSY_TIMEOUT_MS });
   db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec(SCHEMA);
 
   const statements = {
@@ -124,7 +157,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   function adapterFor(model: string): ModelAdapter {
     const grantable = GRANTABLE_MODELS.has(model);
-    return {
+    return guardAll<ModelAdapter>(`${model}.`, {
       async upsert(id, payload, expiresIn) {
         statements.upsert.run({
           model,
@@ -155,14 +188,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       async revokeByGrantId(grantId) {
         statements.revokeByGrantId.run({ grantId });
       },
-    };
+    });
   }
 
   let closed = false;
 
-  return {
-    kind: 'sqlite',
-    adapterFor,
+  const guarded = guardAll<Omit<Store, 'kind' | 'adapterFor' | 'close'>>('', {
     async countClients() {
       const row = statements.countClients.get({ now: now() });
       return Number(row?.n ?? 0);
@@ -187,6 +218,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async ping() {
       statements.ping.get();
     },
+  });
+
+  return {
+    kind: 'sqlite',
+    adapterFor,
+    ...guarded,
     async close() {
       if (closed) return;
       closed = true;
