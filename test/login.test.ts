@@ -114,6 +114,15 @@ describe('password guessing on the login page', () => {
   });
   after(() => issuer.close());
 
+  test('successful logins do not count: the 11th in a row still logs in', async () => {
+    for (let login = 1; login <= 11; login++) {
+      const agent = new UserAgent(issuer.url);
+      const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+      const step = await agent.submit(UserAgent.formAction(page.body), { email: ALICE.email, password: ALICE.password });
+      assert.equal(step.status, 302, `login ${login}`);
+    }
+  });
+
   test('the 11th attempt for one email within 5 minutes gets 429 and the page, even with the right password', async () => {
     const agent = new UserAgent(issuer.url);
     const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));

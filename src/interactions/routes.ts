@@ -1,6 +1,4 @@
 // Login and consent: the interaction oidc-provider hands over to us at /u/<uid>.
-import { createHash } from 'node:crypto';
-
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -11,8 +9,7 @@ import type { Store } from '../../adapters/contract.ts';
 import type { Config } from '../config.ts';
 import type { Accounts } from '../provider/accounts.ts';
 import { findConsentGrant, INTERACTION_PATH, newConsentGrant } from '../provider/create_provider.ts';
-import { createRateLimiter, rateLimitKey } from '../registration/rate_limit.ts';
-import type { RateLimitDecision } from '../registration/rate_limit.ts';
+import { createLoginLimit } from './login_limit.ts';
 import { consentPage, errorPage, loginPage } from './views.ts';
 import type { ConsentScope } from './views.ts';
 
@@ -24,16 +21,6 @@ const OIDC_SCOPE_TEXT: Record<string, string> = {
 };
 
 const WRONG_CREDENTIALS = 'Wrong email or password.';
-
-// Password guessing on POST /u/<uid>/login, counted in the store so the limits hold across
-// instances. Every attempt counts, right or wrong (a user logs in a few times a day; the
-// count needs no second round trip after the password check). Per client IP it bounds one
-// machine trying many accounts; per email it bounds many machines trying one account (at the
-// price that anyone can hold one account's login off for the window). Over either limit the
-// password is not checked at all: 429 with Retry-After and the login page again.
-const LOGIN_WINDOW_SECONDS = 5 * 60;
-const LOGIN_ATTEMPTS_PER_IP = 30;
-const LOGIN_ATTEMPTS_PER_EMAIL = 10;
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -55,15 +42,7 @@ function html(ctx: Context, status: number, body: string): void {
 
 export function createInteractionRoutes(deps: { provider: Provider; accounts: Accounts; config: Config; store: Store }): Router {
   const { provider, accounts, config, store } = deps;
-  const perIp = createRateLimiter({ store, name: 'login-ip', perSecond: LOGIN_ATTEMPTS_PER_IP / LOGIN_WINDOW_SECONDS, burst: LOGIN_ATTEMPTS_PER_IP });
-  const perEmail = createRateLimiter({ store, name: 'login-email', perSecond: LOGIN_ATTEMPTS_PER_EMAIL / LOGIN_WINDOW_SECONDS, burst: LOGIN_ATTEMPTS_PER_EMAIL });
-
-  /** Refused by the first limit that is over; the email is hashed so no address lands in a store key. */
-  async function loginAttempt(ip: string, email: string): Promise<RateLimitDecision> {
-    const byIp = await perIp.consume(rateLimitKey(ip));
-    if (!byIp.allowed || !email) return byIp;
-    return perEmail.consume(createHash('sha256').update(email.trim().toLowerCase()).digest('base64url'));
-  }
+  const loginLimit = createLoginLimit({ store });
   const apiNames = new Map(config.apis.map((api) => [api.identifier, api.name]));
   const router = new Router({ prefix: INTERACTION_PATH.slice(0, -1) });
 
@@ -128,7 +107,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
       return;
     }
     const { email = '', password = '' } = form(ctx);
-    const attempt = await loginAttempt(ctx.ip, email);
+    const attempt = await loginLimit.attempt(ctx.ip, email);
     if (!attempt.allowed) {
       const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
@@ -142,6 +121,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
     }
     const account = email && password ? await accounts.authenticate(email, password) : undefined;
     if (!account) {
+      await attempt.failed();
       html(ctx, 401, loginPage({
         action: `${INTERACTION_PATH}${interaction.uid}/login`,
         clientName: await clientName(interaction.params.client_id),
