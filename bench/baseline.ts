@@ -16,10 +16,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
-import type { Configuration, InteractionResults, KoaContextWithOIDC } from 'oidc-provider';
+import type { Configuration, InteractionResults } from 'oidc-provider';
 
 import { createRedisStore } from '../adapters/redis.ts';
 import { createRedisClient } from '../adapters/redis_client.ts';
+import { isClientCredentials } from '../src/provider/client_credentials.ts';
+import { AUTH0_ROUTES, OIDC_CLAIMS } from '../src/provider/create_provider.ts';
 import { BASELINE_ACCOUNT, BASELINE_READY, CONTACTS_API, OPS_CLIENT } from './fixtures.ts';
 
 const port = Number(process.env.PORT ?? 0);
@@ -27,10 +29,6 @@ const issuer = process.env.ISSUER ?? `http://127.0.0.1:${port}/`;
 
 const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), kid: 'baseline', alg: 'RS256', use: 'sig' };
-
-function isClientCredentials(ctx: KoaContextWithOIDC): boolean {
-  return ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
-}
 
 const redisUrl = process.env.BASELINE_REDIS_URL;
 const store = redisUrl ? createRedisStore({ client: createRedisClient({ kind: 'server', url: redisUrl }), prefix: process.env.REDIS_PREFIX ?? 'baseline:' }) : undefined;
@@ -40,17 +38,9 @@ const configuration: Configuration = {
   clients: [{ ...OPS_CLIENT, client_name: 'Ops console', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' }],
   jwks: { keys: [jwk] } as Configuration['jwks'],
   cookies: { keys: [randomBytes(32).toString('base64url')] },
-  routes: {
-    authorization: '/authorize',
-    token: '/oauth/token',
-    userinfo: '/userinfo',
-    jwks: '/.well-known/jwks.json',
-    revocation: '/oauth/revoke',
-    end_session: '/v2/logout',
-    registration: '/oidc/register',
-    pushed_authorization_request: '/oauth/par',
-  },
-  claims: { openid: ['sub'], profile: ['name', 'nickname', 'updated_at'], email: ['email', 'email_verified'] },
+  // The issuer's own constants, so the two cannot drift apart.
+  routes: AUTH0_ROUTES,
+  claims: OIDC_CLAIMS,
   scopes: ['openid', 'profile', 'email', 'offline_access'],
   extraParams: ['audience'],
   conformIdTokenClaims: false,
