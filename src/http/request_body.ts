@@ -26,6 +26,19 @@ export async function readBodyWithin(req: IncomingMessage, limit: number): Promi
   return Buffer.concat(chunks, received);
 }
 
+export type JsonBody = { kind: 'json'; value: unknown } | { kind: 'too_large' } | { kind: 'invalid_json' };
+
+/** Read at most `limit` bytes and parse them as JSON; each surface answers a failure its own way. */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
+  const raw = await readBodyWithin(req, limit);
+  if (!raw) return { kind: 'too_large' };
+  try {
+    return { kind: 'json', value: JSON.parse(raw.toString('utf8')) };
+  } catch {
+    return { kind: 'invalid_json' };
+  }
+}
+
 /** Let the downstream middleware read `body` from the request as if it were still unread. */
 export function replayBody(ctx: Context, body: Buffer): void {
   const original = ctx.req;

@@ -5,7 +5,7 @@
 // test/management_token.test.ts fails loudly if a library upgrade breaks it.
 import type { Context, Next } from 'koa';
 
-import { readBodyWithin, replayBody } from '../http/request_body.ts';
+import { readJsonBody, replayBody } from '../http/request_body.ts';
 import { AUTH0_ROUTES } from './create_provider.ts';
 
 /** The library's own limit for form bodies. */
@@ -34,14 +34,10 @@ export function createTokenJsonBody(options: { path?: string; maxBytes?: number 
   const { path = AUTH0_ROUTES.token, maxBytes = MAX_TOKEN_BODY_BYTES } = options;
   return async function tokenJsonBody(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== 'POST' || ctx.path !== path || !ctx.is('application/json')) return next();
-    const raw = await readBodyWithin(ctx.req, maxBytes);
-    if (!raw) return refuse(ctx, `the request body must be at most ${maxBytes} bytes`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return refuse(ctx, 'the request body is not valid JSON');
-    }
+    const body = await readJsonBody(ctx.req, maxBytes);
+    if (body.kind === 'too_large') return refuse(ctx, `the request body must be at most ${maxBytes} bytes`);
+    if (body.kind === 'invalid_json') return refuse(ctx, 'the request body is not valid JSON');
+    const parsed = body.value;
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return refuse(ctx, 'the request body must be a JSON object');
     const form = toForm(parsed as Record<string, unknown>);
     if (typeof form === 'string') return refuse(ctx, form);

@@ -13,7 +13,7 @@ import { AUTH0_ROUTES } from '../provider/create_provider.ts';
 import { createClientCount } from './client_count.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
-import { readBodyWithin, replayBody } from '../http/request_body.ts';
+import { readJsonBody, replayBody } from '../http/request_body.ts';
 
 export type RegistrationGateDeps = {
   config: Config;
@@ -97,20 +97,17 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
       refuse(ctx, 415, 'invalid_client_metadata', 'the request body must be application/json', 'unsupported_media_type');
       return;
     }
-    const raw = await readBodyWithin(ctx.req, maxBodyBytes);
-    if (!raw) {
+    const body = await readJsonBody(ctx.req, maxBodyBytes);
+    if (body.kind === 'too_large') {
       closeAfterAnswer(ctx);
       refuse(ctx, 413, 'invalid_client_metadata', `the request body must be at most ${maxBodyBytes} bytes`, 'too_large');
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
+    if (body.kind === 'invalid_json') {
       refuse(ctx, 400, 'invalid_client_metadata', 'the request body is not valid JSON');
       return;
     }
-    const checked = checkRegistrationMetadata(parsed, { production: config.env === 'production' });
+    const checked = checkRegistrationMetadata(body.value, { production: config.env === 'production' });
     if ('refusal' in checked) {
       refuse(ctx, 400, checked.refusal.error, checked.refusal.error_description);
       return;
