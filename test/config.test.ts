@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { ConfigError, loadConfig, mergeConfig } from '../src/config.ts';
 import { hashPassword, createAccounts } from '../src/provider/accounts.ts';
 import { runToExit } from './support/process.ts';
+import { useTempDir } from './support/temp_dir.ts';
 
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'issuer-config-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const temp = useTempDir('issuer-config-');
+const file = temp.file;
 
 /** The committed defaults with `over` merged from a config file (JSON is YAML). */
 function mergeAndParse(over: Record<string, unknown>) {
@@ -150,7 +140,7 @@ describe('configuration sources', () => {
     assert.match(bad.output, /port: /);
     assert.match(bad.output, /registration\.max_body_bytes: /);
 
-    const missing = await runToExit({ CONFIG_FILE: join(dir, 'does-not-exist.yaml') });
+    const missing = await runToExit({ CONFIG_FILE: join(temp.path, 'does-not-exist.yaml') });
     assert.equal(missing.code, 1);
     assert.match(missing.output, /CONFIG_FILE: cannot read/);
   });

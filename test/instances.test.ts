@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 
 import { ALICE, OPS } from './support/issuer.ts';
-import { managementToken, registrationStatus, setRegistrationFlag, waitFor } from './support/management.ts';
+import { managementToken, registrationStatus, setRegistrationFlag } from './support/management.ts';
+import { waitFor } from './support/wait.ts';
 import { freePort, startIssuerProcess } from './support/process.ts';
 import type { IssuerProcess } from './support/process.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';

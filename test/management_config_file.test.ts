@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { OPS } from './support/issuer.ts';
-import { managementToken, registrationStatus, setRegistrationFlag, waitFor } from './support/management.ts';
+import { managementToken, registrationStatus, setRegistrationFlag } from './support/management.ts';
+import { waitFor } from './support/wait.ts';
 import { freePort, startIssuerProcess } from './support/process.ts';
 import type { IssuerProcess } from './support/process.ts';
 

@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { startIssuer } from './support/issuer.ts';
 import type { Backend, RunningIssuer } from './support/issuer.ts';
-import { management, managementToken, registrationStatus, setRegistrationFlag, SETTINGS_PATH, waitFor } from './support/management.ts';
+import { management, managementToken, registrationStatus, setRegistrationFlag, SETTINGS_PATH } from './support/management.ts';
+import { waitFor } from './support/wait.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
 import type { TestRedis } from './support/redis.ts';
 

@@ -8,6 +8,7 @@ import type { Backend, RunningIssuer } from './support/issuer.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
 import type { TestRedis } from './support/redis.ts';
 import { loginAndConsent, redirectParams, UserAgent } from './support/user_agent.ts';
+import { waitFor } from './support/wait.ts';
 
 const AUTH0_EXAMPLE = {
   client_name: 'My Dynamic application',
@@ -30,15 +31,6 @@ function register(issuer: RunningIssuer, metadata: unknown): Promise<Answer> {
 
 async function discovery(issuer: RunningIssuer): Promise<Record<string, unknown>> {
   return (await (await fetch(new URL('.well-known/openid-configuration', issuer.url))).json()) as Record<string, unknown>;
-}
-
-async function waitFor(condition: () => Promise<boolean>, withinMs: number): Promise<number> {
-  const started = performance.now();
-  while (!(await condition())) {
-    assert.ok(performance.now() - started < withinMs, `not within ${withinMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return performance.now() - started;
 }
 
 let redis: TestRedis;

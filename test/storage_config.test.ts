@@ -1,27 +1,17 @@
 // The storage section of the configuration: the three Redis topologies by their documented
 // keys and env mirrors, at most one of them, and what the composition root makes of them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { redisTargetOf } from '../src/storage.ts';
 import { planWorkers } from '../src/workers.ts';
 import { runToExit } from './support/process.ts';
+import { useTempDir } from './support/temp_dir.ts';
 
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'issuer-storage-config-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
+const temp = useTempDir('issuer-storage-config-');
+const file = temp.file;
 
 function problemsOf(env: Record<string, string>): string[] {
   try {

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { startIssuerProcess } from './support/process.ts';
+import { waitFor } from './support/wait.ts';
 import type { IssuerProcess } from './support/process.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
 import type { TestRedis } from './support/redis.ts';
@@ -21,14 +22,6 @@ function lines(issuer: IssuerProcess): LogLine[] {
 
 const readyLines = (issuer: IssuerProcess) => lines(issuer).filter((line) => String(line.msg).startsWith('issuer ready at'));
 const started = (issuer: IssuerProcess) => lines(issuer).filter((line) => line.event === 'worker_started');
-
-async function until(what: string, withinMs: number, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `${what}: not within ${withinMs} ms`);
-    await sleep(50);
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -78,7 +71,7 @@ describe('WEB_CONCURRENCY on Redis', () => {
     const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('workers'), WEB_CONCURRENCY: '2' }, 20_000);
     let pids: number[] = [];
     try {
-      await until('two workers ready', 15_000, () => readyLines(issuer).length >= 2);
+      await waitFor(() => readyLines(issuer).length >= 2, 15_000, 'two workers ready');
       pids = started(issuer).map((line) => Number(line.pid));
       assert.equal(pids.length, 2);
       assert.ok(pids.every(alive));
@@ -89,7 +82,7 @@ describe('WEB_CONCURRENCY on Redis', () => {
       process.kill(victim!, 'SIGKILL');
       const killedAt = performance.now();
       for (let i = 0; i < 6; i++) assert.equal(await register(issuer.url), 201, 'served by the remaining worker');
-      await until('a replacement worker is ready', 15_000, () => readyLines(issuer).length >= 3);
+      await waitFor(() => readyLines(issuer).length >= 3, 15_000, 'a replacement worker is ready');
       const replacedMs = performance.now() - killedAt;
       assert.ok(lines(issuer).some((line) => line.event === 'worker_died' && line.pid === victim && line.signal === 'SIGKILL'));
       pids = started(issuer).map((line) => Number(line.pid)).filter(alive);
@@ -111,12 +104,12 @@ describe('WEB_CONCURRENCY on Redis', () => {
     const issuer = await startIssuerProcess({ CONFIG_FILE: hupConfig, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('workers-hup'), WEB_CONCURRENCY: '2' }, 20_000);
     const audits = () => lines(issuer).filter((line) => line.audit === 'tenant_settings');
     try {
-      await until('two workers ready', 15_000, () => readyLines(issuer).length >= 2);
+      await waitFor(() => readyLines(issuer).length >= 2, 15_000, 'two workers ready');
       assert.equal(audits().length, 1, 'the flag from the file was applied by one worker, not by each');
 
       writeFileSync(hupConfig, 'tenant: { flags: { enable_dynamic_client_registration: false } }\nregistration: { rate_limit: { per_second: 1000, burst: 1000 } }\n');
       issuer.child.kill('SIGHUP');
-      await until('the change applied', 5000, () => audits().length === 2);
+      await waitFor(() => audits().length === 2, 5000, 'the change applied');
       const deadline = Date.now() + 1500;
       let refusedInARow = 0;
       // Connections spread over both workers: each must refuse within the settings cache time.
@@ -143,11 +136,11 @@ describe('WEB_CONCURRENCY on Redis', () => {
     let issuer: IssuerProcess | undefined;
     try {
       let first: number | undefined;
-      await until('the first worker started', 10_000, () => (first = workerPids(prefix)[0]) !== undefined);
+      await waitFor(() => (first = workerPids(prefix)[0]) !== undefined, 10_000, 'the first worker started');
       process.kill(first!, 'SIGKILL');
       frozen.resume();
       issuer = await starting;
-      await until('two workers ready', 15_000, () => readyLines(issuer!).length >= 2);
+      await waitFor(() => readyLines(issuer!).length >= 2, 15_000, 'two workers ready');
       assert.ok(lines(issuer).some((line) => line.event === 'worker_died' && line.pid === first));
       assert.equal(started(issuer).map((line) => Number(line.pid)).filter(alive).length, 2);
     } finally {

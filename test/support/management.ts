@@ -79,13 +79,3 @@ export async function registrationStatus(issuerUrl: string): Promise<number> {
   await response.arrayBuffer();
   return response.status;
 }
-
-/** Poll `condition` every 25 ms; fails when it does not hold within `withinMs`. Returns the time it took. */
-export async function waitFor(condition: () => Promise<boolean>, withinMs: number, what = 'condition'): Promise<number> {
-  const started = performance.now();
-  while (!(await condition())) {
-    assert.ok(performance.now() - started < withinMs, `${what}: not within ${withinMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return performance.now() - started;
-}
