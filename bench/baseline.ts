@@ -21,7 +21,8 @@ import type { Configuration, InteractionResults } from 'oidc-provider';
 import { createRedisStore } from '../adapters/redis.ts';
 import { createRedisClient } from '../adapters/redis_client.ts';
 import { isClientCredentials } from '../src/provider/client_credentials.ts';
-import { AUTH0_ROUTES, OIDC_CLAIMS } from '../src/provider/create_provider.ts';
+import { OIDC_CLAIMS } from '../src/provider/accounts.ts';
+import { AUTH0_ROUTES } from '../src/provider/routes.ts';
 import { BASELINE_ACCOUNT, BASELINE_READY, CONTACTS_API, OPS_CLIENT } from './fixtures.ts';
 
 const port = Number(process.env.PORT ?? 0);

@@ -27,7 +27,7 @@ describe('the bare token bend is pinned to one oidc-provider version', () => {
 
   test('the library itself still refuses "token" at construction (else the bend can go)', () => {
     assert.throws(() => new Provider('http://127.0.0.1/', { responseTypes: ['token' as never] }), /unsupported response type: token/,
-      'oidc-provider now accepts responseTypes ["token"]: remove src/provider/bare_token_response_type.ts and list "token" in create_provider.ts');
+      'oidc-provider now accepts responseTypes ["token"]: remove src/provider/bare_token_response_type.ts and list "token" in src/provider/create_provider.ts');
   });
 
   test('the bend throws, naming the version, when the private state it edits is gone', () => {

@@ -15,6 +15,13 @@ export type Account = {
   name: string | undefined;
 };
 
+/** OIDC scopes and the claims they release, as Auth0 does. */
+export const OIDC_CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'nickname', 'updated_at'],
+  email: ['email', 'email_verified'],
+};
+
 /** The claims the issuer releases about an account (the scopes in OIDC_CLAIMS pick among them). */
 export function accountClaims(account: Account): { sub: string; [claim: string]: unknown } {
   return { sub: account.sub, email: account.email, email_verified: account.email_verified, name: account.name, nickname: account.email.split('@')[0] };

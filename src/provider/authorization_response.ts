@@ -10,7 +10,7 @@
 // test/implicit_flow.test.ts fails loudly if an upgrade of the library changes what it relies on.
 import type { Context, Next } from 'koa';
 
-import { AUTH0_ROUTES } from './create_provider.ts';
+import { AUTH0_ROUTES } from './routes.ts';
 
 type OidcLike = { params?: { redirect_uri?: unknown } };
 

@@ -1,7 +1,5 @@
 // The one configured oidc-provider instance: Auth0's paths, the store as adapter, our keys,
 // accounts, pages and resource servers. OAuth and OIDC logic stays in the library.
-import { createHash } from 'node:crypto';
-
 import Provider, { errors } from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC, ResourceServer, ResponseType } from 'oidc-provider';
 
@@ -9,7 +7,9 @@ import type { Config } from '../config.ts';
 import { managementAudience } from '../config.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
-import { accountClaims } from './accounts.ts';
+import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
+import { findConsentGrant, newConsentGrant } from './consent_grant.ts';
+import { AUTH0_ROUTES, INTERACTION_PATH } from './routes.ts';
 import type { SigningKeys } from './keys.ts';
 import { createAccessTokenCustomizer } from './access_token_claims.ts';
 import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from './client_credentials.ts';
@@ -17,27 +17,6 @@ import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
-
-/** Auth0's endpoint paths, relative to the issuer. */
-export const AUTH0_ROUTES = {
-  authorization: '/authorize',
-  token: '/oauth/token',
-  userinfo: '/userinfo',
-  jwks: '/.well-known/jwks.json',
-  revocation: '/oauth/revoke',
-  end_session: '/v2/logout',
-  registration: '/oidc/register',
-  pushed_authorization_request: '/oauth/par',
-} as const;
-
-export const INTERACTION_PATH = '/u/';
-
-/** OIDC scopes and the claims they release, as Auth0 does. */
-export const OIDC_CLAIMS = {
-  openid: ['sub'],
-  profile: ['name', 'nickname', 'updated_at'],
-  email: ['email', 'email_verified'],
-};
 
 export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
 
@@ -48,25 +27,6 @@ export type ProviderDeps = {
   signingKeys: SigningKeys;
   cookieKeys: string[];
 };
-
-/** The id of the grant that remembers one user's consent for one client, across sessions. */
-export function consentGrantId(accountId: string, clientId: string): string {
-  return createHash('sha256').update(`${accountId}\0${clientId}`).digest('base64url');
-}
-
-type Grant = InstanceType<Provider['Grant']>;
-
-/** The user's remembered grant for this client: the session's, else the one under the well-known id. */
-export async function findConsentGrant(provider: Provider, accountId: string, clientId: string, grantId?: string): Promise<Grant | undefined> {
-  const grant = await provider.Grant.find(grantId ?? consentGrantId(accountId, clientId));
-  return grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined;
-}
-
-export function newConsentGrant(provider: Provider, accountId: string, clientId: string): Grant {
-  const grant = new provider.Grant({ accountId, clientId });
-  grant.jti = consentGrantId(accountId, clientId);
-  return grant;
-}
 
 function staticClients(config: Config): ClientMetadata[] {
   return config.clients.map((client) => {

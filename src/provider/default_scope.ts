@@ -3,7 +3,7 @@
 // send only response_type=token (Auth0's minimal implicit example) need the default.
 import type { Context, Next } from 'koa';
 
-import { AUTH0_ROUTES } from './create_provider.ts';
+import { AUTH0_ROUTES } from './routes.ts';
 
 export async function defaultAuthorizeScope(ctx: Context, next: Next): Promise<void> {
   if (ctx.method === 'GET' && ctx.path === AUTH0_ROUTES.authorization && ctx.query.scope === undefined) {

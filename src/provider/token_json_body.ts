@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 
 import { readJsonBody, replayBody } from '../http/request_body.ts';
-import { AUTH0_ROUTES } from './create_provider.ts';
+import { AUTH0_ROUTES } from './routes.ts';
 
 /** The library's own limit for form bodies. */
 export const MAX_TOKEN_BODY_BYTES = 56 * 1024;

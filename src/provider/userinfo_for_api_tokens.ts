@@ -14,8 +14,9 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 
 import type { Accounts } from './accounts.ts';
-import { accountClaims } from './accounts.ts';
-import { AUTH0_ROUTES, findConsentGrant, OIDC_CLAIMS } from './create_provider.ts';
+import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
+import { findConsentGrant } from './consent_grant.ts';
+import { AUTH0_ROUTES } from './routes.ts';
 import type { SigningKeys } from './keys.ts';
 import { publicSigningKeys } from './keys.ts';
 

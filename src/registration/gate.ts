@@ -9,7 +9,7 @@ import { StoreUnavailableError } from '../../adapters/contract.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { AUTH0_ROUTES } from '../provider/create_provider.ts';
+import { AUTH0_ROUTES } from '../provider/routes.ts';
 import { createClientCount } from './client_count.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';

@@ -2,5 +2,9 @@
 // named bend in src/provider/ with a test that fails loudly when an upgrade changes it.
 declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   /** The provider's internal state; `configuration` is the resolved configuration object. */
-  export default function instance(provider: object): { configuration: { responseTypes: string[] } };
+  export default function instance(provider: object): {
+    configuration: { responseTypes: string[] };
+    /** The library's own router (lib/helpers/router.js): folds case, accepts one trailing slash. */
+    router: { match(method: string, path: string): { route: { name: string; path: string } } | undefined };
+  };
 }
