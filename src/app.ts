@@ -23,8 +23,10 @@ import { auditSettingChanges } from './tenant/audit.ts';
 import { createManagementApi } from './management/router.ts';
 import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
-import { defaultAuthorizeScope } from './provider/default_scope.ts';
-import { authorizationResponse } from './provider/authorization_response.ts';
+import { createDefaultAuthorizeScope } from './provider/default_scope.ts';
+import { createAuthorizationResponse } from './provider/authorization_response.ts';
+import { createRouteResolver } from './provider/routes.ts';
+import { pinIssuerOrigin } from './http/issuer_origin.ts';
 import { createUserinfoForApiTokens } from './provider/userinfo_for_api_tokens.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
 
@@ -77,6 +79,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const accounts = createAccounts(config.users);
   const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys });
   const tenant = createTenantSettings({ store });
+  const routes = createRouteResolver(provider);
 
   async function reloadTenantFlags(next: Config): Promise<void> {
     auditSettingChanges(logger, 'config-file', await tenant.applyConfigFlags(next.tenant.flags));
@@ -96,6 +99,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.maxIpsCount = config.proxy_hops;
   app.silent = true;
 
+  app.use(pinIssuerOrigin(config.issuer));
   app.use(createRequestLog({ logger, metrics }));
   app.use(createErrorHandler(logger));
   app.use(createStoreUnavailableHandler(logger));
@@ -105,13 +109,15 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
-  app.use(defaultAuthorizeScope);
-  app.use(authorizationResponse);
-  app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider }));
-  app.use(createDiscoveryFilter(tenant));
-  app.use(createRegistrationGate({ config, store, tenant, logger, metrics }));
+  // The bends below decide by the library route a request will run (src/provider/routes.ts),
+  // so their order among themselves carries no meaning; they all come before the provider.
+  app.use(createDefaultAuthorizeScope(routes));
+  app.use(createAuthorizationResponse(routes));
+  app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider, routes }));
+  app.use(createDiscoveryFilter(tenant, routes));
+  app.use(createRegistrationGate({ config, store, tenant, logger, metrics, provider, routes }));
   app.use(createManagementApi({ config, tenant, signingKeys, logger }));
-  app.use(createTokenJsonBody());
+  app.use(createTokenJsonBody({ isToken: (ctx) => routes.of(ctx) === 'token' }));
   for (const middleware of provider.middleware) app.use(middleware);
 
   return { app, provider, tenant, metrics, reloadTenantFlags };

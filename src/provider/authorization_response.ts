@@ -10,13 +10,9 @@
 // test/implicit_flow.test.ts fails loudly if an upgrade of the library changes what it relies on.
 import type { Context, Next } from 'koa';
 
-import { AUTH0_ROUTES } from './routes.ts';
+import type { RouteResolver } from './routes.ts';
 
 type OidcLike = { params?: { redirect_uri?: unknown } };
-
-function isAuthorizationPath(path: string): boolean {
-  return path === AUTH0_ROUTES.authorization || path.startsWith(`${AUTH0_ROUTES.authorization}/`);
-}
 
 /** The redirect goes to the client's redirect_uri (success or error), not to our own pages. */
 function toRedirectUri(location: string, redirectUri: unknown): boolean {
@@ -25,13 +21,16 @@ function toRedirectUri(location: string, redirectUri: unknown): boolean {
   return target !== null && actual !== null && target.origin === actual.origin && target.pathname === actual.pathname;
 }
 
-export async function authorizationResponse(ctx: Context, next: Next): Promise<void> {
-  if (!isAuthorizationPath(ctx.path)) return next();
-  await next();
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Cache-Control', 'no-store');
-  // After a form POST to /authorize the library's 303 (See Other: GET the target) is the right one.
-  if (ctx.status !== 303 || ctx.method !== 'GET') return;
-  const params = (ctx as unknown as { oidc?: OidcLike }).oidc?.params ?? ctx.query;
-  if (toRedirectUri(ctx.response.get('Location'), params.redirect_uri)) ctx.status = 302;
+export function createAuthorizationResponse(routes: RouteResolver) {
+  return async function authorizationResponse(ctx: Context, next: Next): Promise<void> {
+    const route = routes.of(ctx);
+    if (route !== 'authorization' && route !== 'resume') return next();
+    await next();
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Cache-Control', 'no-store');
+    // After a form POST to /authorize the library's 303 (See Other: GET the target) is the right one.
+    if (ctx.status !== 303 || ctx.method !== 'GET') return;
+    const params = (ctx as unknown as { oidc?: OidcLike }).oidc?.params ?? ctx.query;
+    if (toRedirectUri(ctx.response.get('Location'), params.redirect_uri)) ctx.status = 302;
+  };
 }

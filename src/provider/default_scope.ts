@@ -3,11 +3,13 @@
 // send only response_type=token (Auth0's minimal implicit example) need the default.
 import type { Context, Next } from 'koa';
 
-import { AUTH0_ROUTES } from './routes.ts';
+import type { RouteResolver } from './routes.ts';
 
-export async function defaultAuthorizeScope(ctx: Context, next: Next): Promise<void> {
-  if (ctx.method === 'GET' && ctx.path === AUTH0_ROUTES.authorization && ctx.query.scope === undefined) {
-    ctx.query = { ...ctx.query, scope: 'openid' };
-  }
-  return next();
+export function createDefaultAuthorizeScope(routes: RouteResolver) {
+  return function defaultAuthorizeScope(ctx: Context, next: Next): Promise<void> {
+    if (ctx.query.scope === undefined && routes.of(ctx) === 'authorization') {
+      ctx.query = { ...ctx.query, scope: 'openid' };
+    }
+    return next();
+  };
 }

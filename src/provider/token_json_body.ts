@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 
 import { readJsonBody, replayBody } from '../http/request_body.ts';
-import { AUTH0_ROUTES } from './routes.ts';
+import type { RouteResolver } from './routes.ts';
 
 /** The library's own limit for form bodies. */
 export const MAX_TOKEN_BODY_BYTES = 56 * 1024;
@@ -30,10 +30,11 @@ function toForm(body: Record<string, unknown>): URLSearchParams | string {
   return form;
 }
 
-export function createTokenJsonBody(options: { path?: string; maxBytes?: number } = {}) {
-  const { path = AUTH0_ROUTES.token, maxBytes = MAX_TOKEN_BODY_BYTES } = options;
+/** `isToken` tells the token endpoint's requests: the library's route (any spelling it routes). */
+export function createTokenJsonBody(options: { isToken: (ctx: Context) => boolean; maxBytes?: number }) {
+  const { isToken, maxBytes = MAX_TOKEN_BODY_BYTES } = options;
   return async function tokenJsonBody(ctx: Context, next: Next): Promise<void> {
-    if (ctx.method !== 'POST' || ctx.path !== path || !ctx.is('application/json')) return next();
+    if (ctx.method !== 'POST' || !ctx.is('application/json') || !isToken(ctx)) return next();
     const body = await readJsonBody(ctx.req, maxBytes);
     if (body.kind === 'too_large') return refuse(ctx, `the request body must be at most ${maxBytes} bytes`);
     if (body.kind === 'invalid_json') return refuse(ctx, 'the request body is not valid JSON');

@@ -16,7 +16,7 @@ import type Provider from 'oidc-provider';
 import type { Accounts } from './accounts.ts';
 import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
 import { findConsentGrant } from './consent_grant.ts';
-import { AUTH0_ROUTES } from './routes.ts';
+import type { RouteResolver } from './routes.ts';
 import type { SigningKeys } from './keys.ts';
 import { publicSigningKeys } from './keys.ts';
 
@@ -25,6 +25,7 @@ export type UserinfoForApiTokensDeps = {
   signingKeys: SigningKeys;
   accounts: Accounts;
   provider: Provider;
+  routes: RouteResolver;
 };
 
 const BEARER_JWT = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/i;
@@ -72,7 +73,7 @@ export function createUserinfoForApiTokens(deps: UserinfoForApiTokensDeps) {
   }
 
   return async function userinfoForApiTokens(ctx: Context, next: Next): Promise<void> {
-    if (ctx.path !== AUTH0_ROUTES.userinfo || (ctx.method !== 'GET' && ctx.method !== 'POST')) return next();
+    if (deps.routes.of(ctx) !== 'userinfo') return next();
     const match = BEARER_JWT.exec(ctx.get('Authorization'));
     if (!match) return next();
 

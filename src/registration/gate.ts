@@ -2,6 +2,7 @@
 // limit, the client cap, the body's size, type and RFC 7591 checks. Only what passes reaches
 // oidc-provider, which stores the client.
 import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 
 import type { Config } from '../config.ts';
@@ -10,6 +11,8 @@ import type { Store } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/routes.ts';
+import type { RouteResolver } from '../provider/routes.ts';
+import { lockRegistrationRoute, passGate } from './library_route_lock.ts';
 import { createClientCount } from './client_count.ts';
 import { checkRegistrationMetadata } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
@@ -21,6 +24,8 @@ export type RegistrationGateDeps = {
   tenant: TenantSettingsService;
   logger: Logger;
   metrics: Pick<Metrics, 'registrations'>;
+  provider: Provider;
+  routes: RouteResolver;
 };
 
 const PATH = AUTH0_ROUTES.registration;
@@ -48,7 +53,8 @@ function allowCors(ctx: Context): void {
 }
 
 export function createRegistrationGate(deps: RegistrationGateDeps) {
-  const { config, store, tenant, logger, metrics } = deps;
+  const { config, store, tenant, logger, metrics, routes } = deps;
+  lockRegistrationRoute(deps.provider);
   function refuse(ctx: Context, status: number, error: string, description: string, reason: string = error): void {
     metrics.registrations.inc({ outcome: 'refused', reason });
     answer(ctx, status, error, description);
@@ -58,7 +64,9 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
   const clients = createClientCount({ store });
 
   return async function registrationGate(ctx: Context, next: Next): Promise<void> {
-    if (ctx.path !== PATH) return next();
+    // Every spelling the library's router sends to registration (any case, a trailing slash),
+    // whatever the method: the library decides what its route is, so the gate asks it.
+    if (routes.nameFor('POST', ctx.path) !== 'registration') return next();
 
     if (ctx.method === 'OPTIONS') {
       allowCors(ctx);
@@ -120,6 +128,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
 
     replayBody(ctx, Buffer.from(JSON.stringify(checked.metadata)));
+    passGate(ctx);
     await next();
 
     if (ctx.status !== 201) metrics.registrations.inc({ outcome: 'refused', reason: String((ctx.body as { error?: unknown } | undefined)?.error ?? ctx.status) });
@@ -135,11 +144,12 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
   };
 }
 
-/** Discovery lists registration_endpoint only while registration is on. */
-export function createDiscoveryFilter(tenant: TenantSettingsService) {
+/** Both metadata documents (OIDC discovery and RFC 8414) list registration_endpoint only while registration is on. */
+export function createDiscoveryFilter(tenant: TenantSettingsService, routes: RouteResolver) {
   return async function discoveryFilter(ctx: Context, next: Next): Promise<void> {
+    if (routes.of(ctx) !== 'discovery') return next();
     await next();
-    if (ctx.path !== '/.well-known/openid-configuration' || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
+    if (ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
     // Discovery is static and relying parties fetch it at start: it keeps answering while the
     // store is away, without registration_endpoint (registration could not work meanwhile).
     const settings = await tenant.get().catch((error: unknown) => {

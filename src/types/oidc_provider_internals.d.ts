@@ -5,6 +5,6 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   export default function instance(provider: object): {
     configuration: { responseTypes: string[] };
     /** The library's own router (lib/helpers/router.js): folds case, accepts one trailing slash. */
-    router: { match(method: string, path: string): { route: { name: string; path: string } } | undefined };
+    router: { match(method: string, path: string): { route: { name: string; path: string; run: (ctx: import('koa').Context, next: import('koa').Next) => Promise<unknown> } } | undefined };
   };
 }

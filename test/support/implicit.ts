@@ -2,7 +2,7 @@
 // send the user to /authorize, log in and consent when asked, read the redirect's fragment.
 import assert from 'node:assert/strict';
 
-import { ALICE } from './issuer.ts';
+import { ALICE, CONTACTS_API } from './issuer.ts';
 import { UserAgent } from './user_agent.ts';
 import type { Step } from './user_agent.ts';
 
@@ -49,4 +49,18 @@ export function assertErrorPage(step: Step, error: string): void {
   assert.equal(step.location, undefined, 'an error page never redirects');
   assert.match(step.headers.get('content-type') ?? '', /text\/html/);
   assert.match(step.body, new RegExp(`<strong>${error}</strong>`));
+}
+
+/**
+ * Alice's API JWT (`openid profile email read:contacts` for `audience`) from the implicit flow,
+ * through a client registered for it (registration must be on).
+ */
+export async function implicitApiToken(issuerUrl: string, audience = CONTACTS_API): Promise<string> {
+  const redirectUri = 'http://localhost:8080/callback';
+  const client = await registerClient(issuerUrl, { client_name: 'API token helper', redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' });
+  const step = await authorize(new UserAgent(issuerUrl), authorizeUrl(issuerUrl, { client_id: client.client_id, response_type: 'token', redirect_uri: redirectUri, scope: 'openid profile email read:contacts', audience, state: 's' }));
+  const fragment = new URLSearchParams(URL.parse(step.location ?? '')?.hash.slice(1));
+  const token = fragment.get('access_token');
+  assert.ok(token, `no access token: ${step.status} ${step.location ?? step.body.slice(0, 200)}`);
+  return token;
 }
