@@ -12,7 +12,7 @@ import { findConsentGrant, newConsentGrant } from '../provider/consent_grant.ts'
 import { INTERACTION_PATH } from '../provider/routes.ts';
 import { createLoginLimit } from './login_limit.ts';
 import { consentPage, errorPage, loginPage } from './views.ts';
-import type { ConsentScope } from './views.ts';
+import type { ClientView, ConsentScope } from './views.ts';
 
 const OIDC_SCOPE_TEXT: Record<string, string> = {
   openid: 'confirm who you are',
@@ -62,9 +62,23 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
     return undefined;
   }
 
-  async function clientName(clientId: unknown): Promise<string> {
+  const firstParty = new Set(config.clients.map((client) => client.client_id));
+
+  /** The host (or, for a private-use scheme, the scheme) that the authorization response goes to. */
+  function destination(redirectUri: unknown): string | undefined {
+    const url = typeof redirectUri === 'string' ? URL.parse(redirectUri) : null;
+    if (!url) return undefined;
+    return url.host || url.protocol;
+  }
+
+  async function clientView(params: Interaction['params']): Promise<ClientView> {
+    const clientId = params.client_id;
     const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
-    return client?.clientName ?? (typeof clientId === 'string' ? clientId : 'the application');
+    return {
+      clientName: client?.clientName ?? (typeof clientId === 'string' ? clientId : 'the application'),
+      thirdParty: !(typeof clientId === 'string' && firstParty.has(clientId)),
+      redirectHost: destination(params.redirect_uri),
+    };
   }
 
   function consentScopes(details: Interaction['prompt']['details']): { scopes: ConsentScope[]; apis: string[] } {
@@ -86,15 +100,15 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
   router.get('/:uid', async (ctx) => {
     const interaction = await load(ctx);
     if (!interaction) return;
-    const name = await clientName(interaction.params.client_id);
+    const client = await clientView(interaction.params);
     if (interaction.prompt.name === 'login') {
-      html(ctx, 200, loginPage({ action: `${INTERACTION_PATH}${interaction.uid}/login`, clientName: name }));
+      html(ctx, 200, loginPage({ action: `${INTERACTION_PATH}${interaction.uid}/login`, ...client }));
       return;
     }
     const account = accounts.find(interaction.session?.accountId ?? '');
     html(ctx, 200, consentPage({
       action: `${INTERACTION_PATH}${interaction.uid}/consent`,
-      clientName: name,
+      ...client,
       email: account?.email ?? '',
       ...consentScopes(interaction.prompt.details),
     }));
@@ -114,7 +128,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
       html(ctx, 429, loginPage({
         action: `${INTERACTION_PATH}${interaction.uid}/login`,
-        clientName: await clientName(interaction.params.client_id),
+        ...(await clientView(interaction.params)),
         email,
         error: `Too many attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`,
       }));
@@ -125,7 +139,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
       await attempt.failed();
       html(ctx, 401, loginPage({
         action: `${INTERACTION_PATH}${interaction.uid}/login`,
-        clientName: await clientName(interaction.params.client_id),
+        ...(await clientView(interaction.params)),
         email,
         error: WRONG_CREDENTIALS,
       }));

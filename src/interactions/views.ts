@@ -23,6 +23,9 @@ button.secondary{background:transparent;color:var(--fg);border:1px solid var(--l
 ul.scopes{padding-left:20px;margin:8px 0 0}
 ul.scopes li{margin:4px 0}
 .client{font-weight:600}
+.party{margin:0 0 16px;padding:10px 12px;border:1px solid var(--line);border-radius:8px;font-size:.9rem}
+.party.third{border-color:color-mix(in srgb,var(--error) 45%,var(--line))}
+.badge{display:inline-block;font-size:.75rem;font-weight:600;padding:1px 8px;border-radius:999px;border:1px solid currentColor;margin-right:6px}
 small{color:var(--muted)}
 `;
 
@@ -47,11 +50,24 @@ ${body}
 </html>`;
 }
 
-export function loginPage(options: { action: string; clientName: string; email?: string; error?: string }): string {
+/** Who is asking: the application's name, whether ops declared it, and where the answer goes. */
+export type ClientView = { clientName: string; thirdParty: boolean; redirectHost?: string };
+
+/**
+ * Auth0's consent page shows the application's domain. A registered application chose its own
+ * name, so the page says it is third-party and names the host that will receive the tokens.
+ */
+function partyNote(client: ClientView): string {
+  const destination = client.redirectHost ? `You will be sent back to <strong>${escapeHtml(client.redirectHost)}</strong>.` : '';
+  if (!client.thirdParty) return destination ? `<p class="party">${destination}</p>\n` : '';
+  return `<p class="party third" role="note"><span class="badge">Third-party</span>This application was not made by the operator of this sign-in service. ${destination}</p>\n`;
+}
+
+export function loginPage(options: ClientView & { action: string; email?: string; error?: string }): string {
   const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
   return layout('Log in', `<h1>Log in</h1>
 <p class="lead">to continue to <span class="client">${escapeHtml(options.clientName)}</span></p>
-${error}<form method="post" action="${escapeHtml(options.action)}" autocomplete="on">
+${partyNote(options)}${error}<form method="post" action="${escapeHtml(options.action)}" autocomplete="on">
 <label for="email">Email address</label>
 <input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(options.email ?? '')}">
 <label for="password">Password</label>
@@ -62,11 +78,11 @@ ${error}<form method="post" action="${escapeHtml(options.action)}" autocomplete=
 
 export type ConsentScope = { name: string; description: string };
 
-export function consentPage(options: { action: string; clientName: string; email: string; scopes: ConsentScope[]; apis: string[] }): string {
+export function consentPage(options: ClientView & { action: string; email: string; scopes: ConsentScope[]; apis: string[] }): string {
   const scopes = options.scopes.map((s) => `<li><code>${escapeHtml(s.name)}</code>: ${escapeHtml(s.description)}</li>`).join('\n');
   const apis = options.apis.length ? `<p><small>For: ${options.apis.map(escapeHtml).join(', ')}</small></p>` : '';
   return layout('Authorize application', `<h1>Authorize <span class="client">${escapeHtml(options.clientName)}</span></h1>
-<p class="lead">Signed in as ${escapeHtml(options.email)}. This application asks to:</p>
+${partyNote(options)}<p class="lead">Signed in as ${escapeHtml(options.email)}. This application asks to:</p>
 <ul class="scopes">
 ${scopes || '<li>confirm who you are</li>'}
 </ul>

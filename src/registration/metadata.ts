@@ -29,6 +29,19 @@ const STRING_FIELDS = ['client_name', 'logo_uri', 'client_uri', 'policy_uri', 't
 const URI_FIELDS = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 const STRING_ARRAY_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'contacts', 'default_acr_values'];
 
+// Control and format characters (bidi overrides and isolates, zero-width joiners, line and
+// paragraph separators) let a name render as something else on the login and consent pages:
+// `Ops console \u202Emoc.elpmaxe\u202C` shows as "Ops console example.com".
+const UNSAFE_NAME_CHARACTERS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
+
+/**
+ * The form in which two names count as the same to a reader: compatibility forms folded (a
+ * full-width "Ｏｐｓ" is "Ops"), case and runs of white space ignored.
+ */
+export function comparableName(name: string): string {
+  return name.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+}
+
 function fail(error: RegistrationError['error'], description: string): RegistrationError {
   return { error, error_description: description };
 }
@@ -77,7 +90,13 @@ function grantTypesFor(responseTypes: string[]): string[] {
  * Check a parsed body; return the metadata to hand to the library (with our defaults filled
  * in), or the RFC 7591 error to answer with.
  */
-export function checkRegistrationMetadata(body: unknown, options: { production: boolean }): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
+export type RegistrationCheckOptions = {
+  production: boolean;
+  /** Names of the clients ops declared (in comparableName form): a registrant may not take one. */
+  reservedNames?: ReadonlySet<string>;
+};
+
+export function checkRegistrationMetadata(body: unknown, options: RegistrationCheckOptions): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { refusal: fail('invalid_client_metadata', 'the request body must be a JSON object') };
   }
@@ -120,6 +139,12 @@ export function checkRegistrationMetadata(body: unknown, options: { production: 
   const name = metadata.client_name as string | undefined;
   if (name !== undefined && (name.trim().length === 0 || [...name].length > MAX_CLIENT_NAME)) {
     return { refusal: fail('invalid_client_metadata', `client_name must be 1 to ${MAX_CLIENT_NAME} characters`) };
+  }
+  if (name !== undefined && UNSAFE_NAME_CHARACTERS.test(name)) {
+    return { refusal: fail('invalid_client_metadata', 'client_name must not contain control, format or bidirectional-override characters') };
+  }
+  if (name !== undefined && options.reservedNames?.has(comparableName(name))) {
+    return { refusal: fail('invalid_client_metadata', 'client_name is the name of an application of this tenant; choose another') };
   }
   const auth = (metadata.token_endpoint_auth_method as string | undefined) ?? DEFAULT_AUTH_METHOD;
   if (!AUTH_METHODS.has(auth)) {
