@@ -21,6 +21,7 @@ import { createRequestLog } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
 import { auditSettingChanges } from './tenant/audit.ts';
 import { createManagementApi } from './management/router.ts';
+import { createDashboard } from './dashboard/router.ts';
 import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { createDefaultAuthorizeScope } from './provider/default_scope.ts';
@@ -111,6 +112,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   }
   // The bends below decide by the library route a request will run (src/provider/routes.ts),
   // so their order among themselves carries no meaning; they all come before the provider.
+  app.use(createDashboard({ config, store, provider, accounts, tenant, logger }));
   app.use(createDefaultAuthorizeScope(routes));
   app.use(createAuthorizationResponse(routes));
   app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider, routes }));

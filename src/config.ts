@@ -101,6 +101,8 @@ const userSchema = z.strictObject({
   name: z.string().max(200).optional(),
   sub: z.string().min(1).max(255).optional(),
   email_verified: z.boolean().default(true),
+  /** `admin` lets the user into the Dashboard. */
+  roles: z.array(z.enum(['admin'])).default([]),
 });
 
 const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
@@ -162,6 +164,10 @@ const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),
+  dashboard: z.strictObject({
+    // Unset: on outside production, off in production.
+    enabled: z.boolean().nullish(),
+  }).default({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -187,6 +193,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   WEB_CONCURRENCY: { path: ['web_concurrency'], type: 'number' },
   JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
   LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+  DASHBOARD_ENABLED: { path: ['dashboard', 'enabled'], type: 'boolean' },
 };
 
 type Tree = Record<string, unknown>;
@@ -276,6 +283,9 @@ function crossProblems(config: Config): string[] {
       problems.push(`clients[${i}].redirect_uris: required for implicit and authorization_code clients`);
     }
   });
+  if (dashboardEnabled(config) && clientIds.has(DASHBOARD_CLIENT_ID)) {
+    problems.push(`clients: client_id ${DASHBOARD_CLIENT_ID} is the Dashboard's own; choose another (or set dashboard.enabled: false)`);
+  }
   const identifiers = new Set<string>();
   const managementAudience = new URL('api/v2/', config.issuer).href;
   // The issuer answers these audiences itself (Management API tokens, Auth0's userinfo audience).
@@ -331,6 +341,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaultFile = D
   tree = mergeConfig(tree, envOverrides(env, problems));
   if (problems.length) throw new ConfigError(problems);
   return parseConfig(tree);
+}
+
+/** The client id the Dashboard signs in with (src/dashboard/). */
+export const DASHBOARD_CLIENT_ID = 'dashboard';
+
+/** The Dashboard is on by default outside production; in production only when enabled. */
+export function dashboardEnabled(config: Pick<Config, 'env' | 'dashboard'>): boolean {
+  return config.dashboard.enabled ?? config.env !== 'production';
+}
+
+/** Clients ops declared (the file, and the Dashboard's own): first-party, no consent page. */
+export function firstPartyClientIds(config: Pick<Config, 'env' | 'dashboard' | 'clients'>): ReadonlySet<string> {
+  return new Set([...config.clients.map((client) => client.client_id), ...(dashboardEnabled(config) ? [DASHBOARD_CLIENT_ID] : [])]);
 }
 
 /** The Management API's audience, `<issuer>api/v2/`. */

@@ -159,7 +159,7 @@ describe('passwords', () => {
   });
 
   test('a password given as is: right, wrong, longer, shorter, and right again', async () => {
-    const accounts = createAccounts([{ email: 'dave@example.com', password: 'plain-password-1', email_verified: true, name: undefined, sub: undefined }]);
+    const accounts = createAccounts([{ email: 'dave@example.com', password: 'plain-password-1', email_verified: true, name: undefined, sub: undefined, roles: [] }]);
     assert.equal(await accounts.authenticate('dave@example.com', 'plain-password-2'), undefined);
     assert.equal((await accounts.authenticate('dave@example.com', 'plain-password-1'))?.email, 'dave@example.com');
     assert.equal(await accounts.authenticate('dave@example.com', 'plain-password-1 '), undefined);

@@ -6,6 +6,7 @@ import { errors } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 
 import type { Store } from '../../adapters/contract.ts';
+import { firstPartyClientIds } from '../config.ts';
 import type { Config } from '../config.ts';
 import type { Accounts } from '../provider/accounts.ts';
 import { findConsentGrant, newConsentGrant } from '../provider/consent_grant.ts';
@@ -62,7 +63,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
     return undefined;
   }
 
-  const firstParty = new Set(config.clients.map((client) => client.client_id));
+  const firstParty = firstPartyClientIds(config);
 
   /** The host (or, for a private-use scheme, the scheme) that the authorization response goes to. */
   function destination(redirectUri: unknown): string | undefined {

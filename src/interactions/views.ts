@@ -6,10 +6,13 @@ export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const STYLE = `
+/** The palette and type of every page the issuer renders (login, consent, Dashboard). */
+export const THEME = `
 :root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#f6f8fa;--card:#fff;--line:#d0d7de;--accent:#0b57d0;--accent-fg:#fff;--error:#b42318}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;--card:#161b22;--line:#30363d;--accent:#4493f8;--accent-fg:#0d1117;--error:#ff7b72}}
-*{box-sizing:border-box}
+*{box-sizing:border-box}`;
+
+const STYLE = `${THEME}
 body{margin:0;min-height:100vh;display:grid;place-items:center;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{width:min(400px,92vw);background:var(--card);border:1px solid var(--line);border-radius:12px;padding:32px;box-shadow:0 8px 24px rgba(0,0,0,.08)}
 h1{font-size:1.4rem;margin:0 0 4px}

@@ -54,7 +54,7 @@ function settingsRouter(deps: ManagementApiDeps, verifier: BearerVerifier): Rout
     const raw = await readBodyWithin(ctx.req, MAX_SETTINGS_BODY_BYTES);
     if (!raw) throw new ManagementError(413, 'payload_too_large', `Payload content length greater than maximum allowed: ${MAX_SETTINGS_BODY_BYTES}`);
     const patch = parseSettingsPatch(raw.toString('utf8'));
-    const { settings, changes } = await tenant.updateFlags(patch);
+    const { settings, changes } = await tenant.updateFlags(patch, { type: 'api_client', id: caller.clientId });
     auditSettingChanges(logger, caller.clientId, changes);
     ctx.body = settings;
   });

@@ -13,6 +13,8 @@ export type Account = {
   email: string;
   email_verified: boolean;
   name: string | undefined;
+  /** `admin`: may use the Dashboard. */
+  roles: readonly string[];
 };
 
 /** OIDC scopes and the claims they release, as Auth0 does. */
@@ -84,7 +86,7 @@ export function createAccounts(users: readonly UserConfig[]): Accounts {
   const byEmail = new Map<string, { account: Account; verify: Verifier }>();
   const bySub = new Map<string, Account>();
   for (const user of users) {
-    const account: Account = { sub: subjectFor(user), email: user.email, email_verified: user.email_verified, name: user.name };
+    const account: Account = { sub: subjectFor(user), email: user.email, email_verified: user.email_verified, name: user.name, roles: user.roles };
     byEmail.set(user.email.toLowerCase(), { account, verify: verifierFor(user.password) });
     bySub.set(account.sub, account);
   }

@@ -4,7 +4,8 @@ import Provider, { errors } from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC, ResourceServer, ResponseType } from 'oidc-provider';
 
 import type { Config } from '../config.ts';
-import { managementAudience } from '../config.ts';
+import { firstPartyClientIds, managementAudience } from '../config.ts';
+import { dashboardClients } from '../dashboard/client.ts';
 import type { Store } from '../../adapters/contract.ts';
 import type { Accounts } from './accounts.ts';
 import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
@@ -49,7 +50,7 @@ function staticClients(config: Config): ClientMetadata[] {
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, store, accounts, signingKeys, cookieKeys } = deps;
-  const firstParty = new Set(config.clients.map((c) => c.client_id));
+  const firstParty = firstPartyClientIds(config);
   const apis = new Map(config.apis.map((api) => [api.identifier, api]));
   const mgmtAudience = managementAudience(config);
   const userinfoAudience = new URL('userinfo', config.issuer).href;
@@ -76,7 +77,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const configuration: Configuration = {
     adapter: (name: string) => store.adapterFor(name),
-    clients: staticClients(config),
+    clients: [...staticClients(config), ...dashboardClients(config)],
     jwks: signingKeys as Configuration['jwks'],
     cookies: { keys: cookieKeys },
     routes: AUTH0_ROUTES,

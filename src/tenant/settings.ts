@@ -24,13 +24,25 @@ export const SETTINGS_CACHE_MS = 500;
 
 export type SettingChange = { setting: string; old_value: Json; new_value: Json };
 
+/** Who changed a setting: a Management API client, the config file, or an admin in the Dashboard. */
+export type SettingActor = { type: 'api_client' | 'config_file' | 'admin'; id: string };
+
+/** The last change of each setting that was changed at least once, by setting name. */
+export type LastChanges = Record<string, { by: SettingActor; at: string }>;
+
+/** Who changed each setting last, kept beside the settings so the API's shape stays Auth0's. */
+const CHANGES_DOCUMENT = 'tenant_settings_changes';
+export const CONFIG_FILE_ACTOR: SettingActor = { type: 'config_file', id: 'config-file' };
+
 export type TenantSettingsService = {
   /** The current settings, at most SETTINGS_CACHE_MS old. */
   get(): Promise<TenantSettings>;
   /** The current settings, read from the store now. */
   read(): Promise<TenantSettings>;
   /** Replace the flags given; returns the new settings and what changed. */
-  updateFlags(flags: Partial<TenantFlags>): Promise<{ settings: TenantSettings; changes: SettingChange[] }>;
+  updateFlags(flags: Partial<TenantFlags>, by?: SettingActor): Promise<{ settings: TenantSettings; changes: SettingChange[] }>;
+  /** Who changed each setting last, and when. */
+  lastChanges(): Promise<LastChanges>;
   /**
    * Apply the config file's flags: a value that changed in the file since it was last applied
    * wins; a value the file did not change never overwrites one set through the API.
@@ -59,7 +71,15 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
     cached = { value: settings, at: now() };
   }
 
-  async function updateFlags(patch: Partial<TenantFlags>) {
+  async function recordChanges(by: SettingActor, changes: readonly SettingChange[]): Promise<void> {
+    const stored = await store.getDocument(CHANGES_DOCUMENT);
+    const last = (stored && typeof stored === 'object' && !Array.isArray(stored) ? { ...stored } : {}) as Record<string, Json>;
+    const at = new Date(now()).toISOString();
+    for (const change of changes) last[change.setting] = { by, at };
+    await store.putDocument(CHANGES_DOCUMENT, last);
+  }
+
+  async function updateFlags(patch: Partial<TenantFlags>, by?: SettingActor) {
     const before = await read();
     const changes: SettingChange[] = [];
     const flags = { ...before.flags };
@@ -70,7 +90,10 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
       flags[name] = next;
     }
     const settings = { ...before, flags };
-    if (changes.length) await write(settings);
+    if (changes.length) {
+      await write(settings);
+      if (by) await recordChanges(by, changes);
+    }
     return { settings, changes };
   }
 
@@ -85,13 +108,17 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
       return inflight;
     },
     updateFlags,
+    async lastChanges() {
+      const stored = await store.getDocument(CHANGES_DOCUMENT);
+      return (stored && typeof stored === 'object' && !Array.isArray(stored) ? stored : {}) as unknown as LastChanges;
+    },
     async applyConfigFlags(fileFlags) {
       const applied = normalizeApplied(await store.getDocument(APPLIED_DOCUMENT));
       const patch: Partial<TenantFlags> = {};
       for (const name of FLAG_NAMES) {
         if (applied[name] !== fileFlags[name]) patch[name] = fileFlags[name];
       }
-      const { changes } = await updateFlags(patch);
+      const { changes } = await updateFlags(patch, CONFIG_FILE_ACTOR);
       await store.putDocument(APPLIED_DOCUMENT, { ...fileFlags });
       return changes;
     },
