@@ -91,8 +91,26 @@ export interface Store {
   /** The adapter for one oidc-provider model. Cheap; may be called per request. */
   adapterFor(model: string): ModelAdapter;
 
-  /** How many clients are stored (for the registration cap). */
+  /** How many clients are stored (reservations of client slots are not clients). */
   countClients(): Promise<number>;
+  /**
+   * Take one of `max` client slots for a registration about to store its client (the cap
+   * `registration.max_clients`). Atomic across every instance sharing the backend: it succeeds
+   * only while stored clients plus live reservations are fewer than `max`, so concurrent
+   * registrations can never store more than `max` clients. Returns the reservation's id, or
+   * undefined when every slot is taken. The reservation lapses by itself `ttlSeconds` after it
+   * was taken, so a process that dies mid-registration holds a slot only that long.
+   *
+   * Slots are counted over the stored clients themselves, not kept in a separate counter: there
+   * is no counter to initialise from the clients that exist, to drift from them, or to lose
+   * apart from them. Deleting a client (the Client adapter's `destroy`) frees its slot by itself.
+   */
+  reserveClientSlot(max: number, ttlSeconds: number): Promise<string | undefined>;
+  /**
+   * Give a reservation back: the registration failed, or its client is stored now and counts
+   * by itself. Unknown and lapsed ids are ignored (a client id, too: harmless after a delete).
+   */
+  releaseClientSlot(reservation: string): Promise<void>;
 
   /** A project document (tenant settings, keys), or undefined. */
   getDocument(name: string): Promise<Json | undefined>;

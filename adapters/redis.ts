@@ -14,7 +14,9 @@
 //   PsessionUid:<uid>        string -> Session id, same TTL as the session
 //   PuserCode:<code>         string -> DeviceCode id, same TTL as the code
 //   Pgrant:<grantId>         set of '<Model>:<id>', TTL stretched to cover its longest member
-//   Pclients                 sorted set of client ids scored by expiry (ms, +inf = never)
+//   Pclients                 sorted set of client ids scored by expiry (ms, +inf = never), and
+//                            the client slots reserved by registrations in flight, as members
+//                            'slot:<uuid>' scored by minus their lapse time (ms; see RESERVE_SLOT)
 //   Pdoc:<name>              string, JSON document, no TTL
 //   Pcounter:<key>           string counter, PX set once when the window opens
 // Pointers (uid, user code, grant members) may outlive what they point to after a destroy;
@@ -32,7 +34,7 @@
 // second connection, because WAIT blocks the connection it runs on, and everything else
 // (sessions, codes, counters: lost ones cost a new login at worst) must not queue behind it.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 import type { Cluster, Redis } from 'ioredis';
 
@@ -161,8 +163,6 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
 return value`);
 
-// The registered clients that have not expired (scores are expiry times in ms), trimming the
-// expired ones on the way: one command per registration instead of two.
 // Revocation in one step on one server or Sentinel: a token written into the grant while its
 // members were being deleted would otherwise escape. (KEYS[1] is the grant's set; ARGV[1] the prefix.)
 const REVOKE_GRANT = script(`
@@ -171,9 +171,27 @@ for _, member in ipairs(members) do redis.call('DEL', ARGV[1] .. member) end
 redis.call('DEL', KEYS[1])
 return #members`);
 
+// Client slots (Store.reserveClientSlot) live in the clients' own sorted set, so that the check
+// "clients + reservations < max" and the reservation are one script on one key: atomic on one
+// server, and on a Cluster too (one key, one slot). A reservation's score is minus the time it
+// lapses, so with now = ARGV[1] every score falls in one of three ranges:
+//   ( -inf, -now )  live reservations       [ -now, now ]  lapsed ones and expired clients
+//   ( now, +inf ]   live clients
+// and one ZREMRANGEBYSCORE trims everything dead. No separate counter exists that could drift
+// from the clients, be lost apart from them, or need initialising from the clients already there.
+const TRIM_DEAD = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-' .. ARGV[1], ARGV[1])`;
+
+// The registered clients that have not expired, trimming the dead on the way.
 const COUNT_LIVE = script(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZCARD', KEYS[1])`);
+${TRIM_DEAD}
+return redis.call('ZCOUNT', KEYS[1], '(0', '+inf')`);
+
+// ARGV: now, max, the reservation's member, its lapse time (ms).
+const RESERVE_SLOT = script(`
+${TRIM_DEAD}
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], '-' .. ARGV[4], ARGV[3])
+return 1`);
 
 // oidc-provider reads the client on every request. Registered clients never change once stored
 // (RFC 7592 management is not offered), so each instance keeps what it read for a second: the
@@ -417,6 +435,15 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     async countClients() {
       // Trimming expired clients rides along in the same command; it only bounds growth.
       return Number(await run(COUNT_LIVE, clientsKey, [String(Date.now())]));
+    },
+    async reserveClientSlot(max: number, ttlSeconds: number) {
+      const at = Date.now();
+      const id = randomUUID();
+      const taken = await run(RESERVE_SLOT, clientsKey, [String(at), String(max), `slot:${id}`, String(at + Math.max(1, Math.ceil(ttlSeconds * 1000)))]);
+      return Number(taken) === 1 ? id : undefined;
+    },
+    async releaseClientSlot(reservation: string) {
+      await client.zrem(clientsKey, `slot:${reservation}`);
     },
     async getDocument(name: string) {
       const value = await client.get(`${prefix}doc:${name}`);

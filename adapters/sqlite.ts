@@ -9,6 +9,7 @@
 // table or an I/O error, the store rejects with StoreUnavailableError (503, retry later), the
 // same as the Redis backend during an outage; other SQLite errors stay bugs (500).
 
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -43,6 +44,10 @@ CREATE INDEX IF NOT EXISTS models_expires_at ON models (expires_at) WHERE expire
 CREATE TABLE IF NOT EXISTS documents (
   name  TEXT PRIMARY KEY,
   value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_slots (
+  id         TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
   key        TEXT PRIMARY KEY,
@@ -114,6 +119,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // grant_id is only filled for grantable models, so this cannot touch anything else.
     revokeByGrantId: db.prepare('DELETE FROM models WHERE grant_id = $grantId'),
     countClients: db.prepare(`SELECT count(*) AS n FROM models WHERE model = 'Client' AND ${LIVE}`),
+    // One statement, so one write transaction: in WAL mode a writer always starts from the
+    // newest snapshot, so two stores sharing the file (or two processes) cannot both count the
+    // same free slot. Counting the Client rows walks the primary key's (model, id) prefix, and
+    // there are at most max_clients of them.
+    reserveClientSlot: db.prepare(`
+      INSERT INTO client_slots (id, expires_at)
+      SELECT $id, $expiresAt
+      WHERE (SELECT count(*) FROM models WHERE model = 'Client' AND ${LIVE})
+          + (SELECT count(*) FROM client_slots WHERE expires_at > $now) < $max`),
+    releaseClientSlot: db.prepare('DELETE FROM client_slots WHERE id = $id'),
     getDocument: db.prepare('SELECT value FROM documents WHERE name = $name'),
     putDocument: db.prepare(`
       INSERT INTO documents (name, value) VALUES ($name, $value)
@@ -134,12 +149,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ping: db.prepare('SELECT 1'),
     sweepModels: db.prepare('DELETE FROM models WHERE expires_at <= $now'),
     sweepCounters: db.prepare('DELETE FROM counters WHERE expires_at <= $now'),
+    sweepClientSlots: db.prepare('DELETE FROM client_slots WHERE expires_at <= $now'),
   };
 
   function sweep(): void {
     const at = now();
     statements.sweepModels.run({ now: at });
     statements.sweepCounters.run({ now: at });
+    statements.sweepClientSlots.run({ now: at });
   }
 
   const sweepTimer = setInterval(() => {
@@ -197,6 +214,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async countClients() {
       const row = statements.countClients.get({ now: now() });
       return Number(row?.n ?? 0);
+    },
+    async reserveClientSlot(max, ttlSeconds) {
+      const at = now();
+      const id = randomUUID();
+      const { changes } = statements.reserveClientSlot.run({ id, max, now: at, expiresAt: at + ttlSeconds * 1000 });
+      return Number(changes) === 1 ? id : undefined;
+    },
+    async releaseClientSlot(reservation) {
+      statements.releaseClientSlot.run({ id: reservation });
     },
     async getDocument(name) {
       const row = statements.getDocument.get({ name });

@@ -220,6 +220,54 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
       assert.equal(await store.countClients(), start + 1);
     });
 
+    it('client slots: stored clients plus reservations never exceed max, however many instances race', async () => {
+      const clients = store.adapterFor('Client');
+      const existing = [id(), id()];
+      for (const c of existing) await clients.upsert(c, { client_id: c });
+      const start = await store.countClients();
+      // The clients already stored take their slots: a cap at their number leaves none.
+      assert.equal(await store.reserveClientSlot(start, 60), undefined);
+      const max = start + 5;
+      // Three instances over the same data, 60 reservations at once: exactly 5 win.
+      const others = [backend.open(), backend.open()];
+      try {
+        const instances = [store, ...others];
+        const results = await Promise.all(Array.from({ length: 60 }, (_, i) => instances[i % 3]!.reserveClientSlot(max, 60)));
+        const won = results.filter((r): r is string => r !== undefined);
+        assert.equal(won.length, 5, `reservations won: ${won.length}`);
+        assert.equal(new Set(won).size, 5, 'each reservation has its own id');
+        assert.equal(await store.countClients(), start, 'reservations are not clients');
+        assert.equal(await others[0]!.reserveClientSlot(max, 60), undefined);
+
+        // A registration that stores its client and then gives its reservation back: still full.
+        const registered = id();
+        await clients.upsert(registered, { client_id: registered });
+        await others[1]!.releaseClientSlot(won[0]!);
+        assert.equal(await store.countClients(), start + 1);
+        assert.equal(await store.reserveClientSlot(max, 60), undefined);
+        // A registration that failed gives its slot back: one more may reserve.
+        await store.releaseClientSlot(won[1]!);
+        const again = await others[0]!.reserveClientSlot(max, 60);
+        assert.ok(again);
+        assert.equal(await store.reserveClientSlot(max, 60), undefined);
+        // Releasing twice, or releasing an unknown id or a client's id, frees nothing more.
+        await store.releaseClientSlot(won[1]!);
+        await store.releaseClientSlot(id());
+        await store.releaseClientSlot(registered);
+        assert.equal(await store.reserveClientSlot(max, 60), undefined);
+        assert.equal(await store.countClients(), start + 1);
+        // Deleting a client frees its slot by itself.
+        await clients.destroy(registered);
+        const afterDelete = await store.reserveClientSlot(max, 60);
+        assert.ok(afterDelete);
+        for (const reservation of [...won.slice(2), again, afterDelete]) await store.releaseClientSlot(reservation!);
+        for (const c of existing) await clients.destroy(c);
+        assert.equal(await store.countClients(), start - existing.length);
+      } finally {
+        await Promise.all(others.map((other) => other.close()));
+      }
+    });
+
     it('gets, puts and replaces documents as JSON round trips', async () => {
       const name = `doc-${id()}`;
       assert.equal(await store.getDocument(name), undefined);
@@ -352,6 +400,9 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
         clientsBefore = await store.countClients();
         await store.adapterFor('Client').upsert(ids.client, { client_id: ids.client }, 1);
         assert.equal(await store.countClients(), clientsBefore + 1);
+        // One slot taken by the short-lived client, one by a short-lived reservation: full.
+        assert.ok(await store.reserveClientSlot(clientsBefore + 2, 1));
+        assert.equal(await store.reserveClientSlot(clientsBefore + 2, 60), undefined);
 
         assert.equal(await store.increment(ids.counter, 1), 1);
         assert.equal(await store.increment(ids.counter, 1), 2);
@@ -379,6 +430,13 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
 
       it('expired clients are not counted', async () => {
         assert.equal(await store.countClients(), clientsBefore);
+      });
+
+      it('lapsed reservations and expired clients free their slots', async () => {
+        const freed = [await store.reserveClientSlot(clientsBefore + 2, 60), await store.reserveClientSlot(clientsBefore + 2, 60)];
+        assert.ok(freed.every(Boolean), 'both slots are free again');
+        assert.equal(await store.reserveClientSlot(clientsBefore + 2, 60), undefined);
+        for (const reservation of freed) await store.releaseClientSlot(reservation!);
       });
 
       it('a counter window restarts after it expires', async () => {

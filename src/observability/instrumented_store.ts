@@ -38,6 +38,8 @@ export function instrumentStore(store: Store, metrics: Pick<Metrics, 'storeDurat
     kind: store.kind,
     adapterFor,
     countClients: () => measure('countClients', () => store.countClients()),
+    reserveClientSlot: (max, ttl) => measure('reserveClientSlot', () => store.reserveClientSlot(max, ttl)),
+    releaseClientSlot: (reservation) => measure('releaseClientSlot', () => store.releaseClientSlot(reservation)),
     getDocument: (name) => measure('getDocument', () => store.getDocument(name)),
     putDocument: (name, value) => measure('putDocument', () => store.putDocument(name, value)),
     putDocumentIfAbsent: (name, value) => measure('putDocumentIfAbsent', () => store.putDocumentIfAbsent(name, value)),

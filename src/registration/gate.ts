@@ -13,7 +13,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/routes.ts';
 import type { RouteResolver } from '../provider/routes.ts';
 import { lockRegistrationRoute, passGate } from './library_route_lock.ts';
-import { createClientCount } from './client_count.ts';
+import { createClientCap } from './client_cap.ts';
 import { checkRegistrationMetadata, comparableName } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
 import { readJsonBody, replayBody } from '../http/request_body.ts';
@@ -61,7 +61,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
   }
   const { rate_limit: rateLimit, max_clients: maxClients, max_body_bytes: maxBodyBytes } = config.registration;
   const limiter = createRateLimiter({ store, name: 'register', perSecond: rateLimit.per_second, burst: rateLimit.burst });
-  const clients = createClientCount({ store });
+  const cap = createClientCap({ store, maxClients, logger });
   const checkOptions = { production: config.env === 'production', reservedNames: new Set(config.clients.map((client) => comparableName(client.name))) };
 
   return async function registrationGate(ctx: Context, next: Next): Promise<void> {
@@ -122,7 +122,10 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
       return;
     }
 
-    if ((await clients.current()) >= maxClients) {
+    // Taken last, just before the library stores the client: a slot is held only for requests
+    // that passed every other check, and always given back (finally) once the library is done.
+    const slot = await cap.reserve();
+    if (!slot) {
       refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`, 'max_clients');
       logger.warn({ event: 'registration_refused', reason: 'max_clients', ip: ctx.ip }, 'registration refused');
       return;
@@ -130,12 +133,15 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
 
     replayBody(ctx, Buffer.from(JSON.stringify(checked.metadata)));
     passGate(ctx);
-    await next();
+    try {
+      await next();
+    } finally {
+      await slot.release();
+    }
 
     if (ctx.status !== 201) metrics.registrations.inc({ outcome: 'refused', reason: String((ctx.body as { error?: unknown } | undefined)?.error ?? ctx.status) });
     if (ctx.status === 201 && ctx.body && typeof ctx.body === 'object') {
       metrics.registrations.inc({ outcome: 'accepted', reason: '' });
-      clients.added();
       // No registration_access_token to drop: issueRegistrationAccessToken is off (create_provider.ts).
       const client = ctx.body as Record<string, unknown>;
       ctx.set('Cache-Control', 'no-store');
