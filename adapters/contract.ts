@@ -124,7 +124,8 @@ export interface Store {
 
   /**
    * Add `by` to a counter that expires `ttlSeconds` after it was created (a fixed window),
-   * and return the new value. Atomic across instances sharing the backend.
+   * and return the new value. Atomic across instances sharing the backend. `by` may be
+   * negative (giving back a reservation) or 0 (reading).
    */
   increment(key: string, ttlSeconds: number, by?: number): Promise<number>;
 

@@ -106,7 +106,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createStoreUnavailableHandler(logger));
   app.use(createSecurityHeaders());
 
-  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config, store })]) {
+  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config, store, metrics })]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -140,3 +140,41 @@ describe('password guessing on the login page', () => {
     assert.equal(refused.location, undefined, 'no login happened');
   });
 });
+
+describe('password guessing in parallel (issue 10, finding 4)', () => {
+  const GUESSES = 200;
+
+  /** Every guess at once on one login page (one address), then what answered and what was checked. */
+  async function storm(emailOf: (i: number) => string): Promise<{ answers: Record<string, number>; checked: Record<string, number> }> {
+    const issuer = await startIssuer({
+      overrides: { clients: [{ client_id: 'first-party-spa', name: 'First-party SPA', grant_types: ['implicit'], token_endpoint_auth_method: 'none', redirect_uris: [SPA_CALLBACK] }], client_grants: [] },
+    });
+    try {
+      const agent = new UserAgent(issuer.url);
+      const page = await agent.navigate(authorizeUrl(issuer, 'first-party-spa', SPA_CALLBACK));
+      const action = UserAgent.formAction(page.body);
+      const steps = await Promise.all(Array.from({ length: GUESSES }, (_, i) => agent.submit(action, { email: emailOf(i), password: `guess-${i}` })));
+      const answers: Record<string, number> = {};
+      for (const step of steps) answers[step.status] = (answers[step.status] ?? 0) + 1;
+      // What the password check itself counted, from the issuer's metrics.
+      const metrics = await (await fetch(new URL('metrics', issuer.url))).text();
+      const checked: Record<string, number> = {};
+      for (const [, outcome, value] of metrics.matchAll(/^issuer_logins_total\{outcome="(\w+)"\} (\d+)$/gm)) checked[outcome!] = Number(value);
+      return { answers, checked };
+    } finally {
+      await issuer.close();
+    }
+  }
+
+  test(`${GUESSES} wrong passwords at once for one email: only 10 reach the password check`, async () => {
+    const { answers, checked } = await storm(() => ALICE.email);
+    assert.deepEqual(answers, { 401: 10, 429: GUESSES - 10 });
+    assert.deepEqual(checked, { wrong_credentials: 10, rate_limited: GUESSES - 10 });
+  });
+
+  test(`${GUESSES} wrong passwords at once for ${GUESSES} emails from one address: only 30 reach the password check`, async () => {
+    const { answers, checked } = await storm((i) => `user-${i}@example.com`);
+    assert.deepEqual(answers, { 401: 30, 429: GUESSES - 30 });
+    assert.deepEqual(checked, { wrong_credentials: 30, rate_limited: GUESSES - 30 });
+  });
+});

@@ -300,6 +300,9 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
         Array.from({ length: 50 }, (_, i) => i + 1),
       );
       assert.equal(await store.increment(key, 60, 5), 55);
+      // A negative step gives back what was taken (the login limiter's reservations).
+      assert.equal(await store.increment(key, 60, -1), 54);
+      assert.equal(await store.increment(key, 60, 0), 54);
     });
 
     it('two stores over the same backend see each other (what restarts rely on)', async () => {

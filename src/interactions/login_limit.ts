@@ -1,16 +1,21 @@
 // A limit on password guessing at POST /u/<uid>/login, counted in the store (Store.increment)
 // so that it holds across every instance sharing it.
 //
-// Failed attempts count, successful ones do not: many people behind one office NAT, or one
-// person signing in on several devices at once, must not lock themselves out by logging in.
-// Before the password is checked the counters are read (an increment by 0); over the limit the
-// password is not checked at all. A wrong password then adds one. Guesses sent concurrently
-// can pass the read together, so the limit can be overshot by as many as are in flight at
-// once, each of which still costs a password hash.
+// Each attempt reserves its place in the counters before the password is checked: one atomic
+// increment per counter, whose result says whether this attempt is within the limit. However
+// many guesses arrive at once, at most the limit of them reach the password check in a window
+// (a read-then-count design let 200 concurrent guesses through together: issue 10, finding 4).
+// An attempt over the limit gives its places back at once, so only attempts that were checked
+// count, and one email's exhausted limit does not eat the address's.
 //
-// Not src/registration/rate_limit.ts's limiter: it counts every request in the same step as it
-// decides, so it cannot leave successful logins out. The windows are the same (fixed, their
-// index in the key, so Retry-After needs no TTL lookup).
+// Failed attempts count, successful ones do not: many people behind one office NAT, or one
+// person signing in on several devices at once, must not lock themselves out by logging in. A
+// successful login gives its reservation back. While a login is in flight its place is taken,
+// so concurrent logins near the limit may be refused (429) rather than risk one guess too many.
+//
+// Not src/registration/rate_limit.ts's limiter: it counts every request, so it cannot leave
+// successful logins out. The windows are the same (fixed, their index in the key, so
+// Retry-After needs no TTL lookup).
 import { createHash } from 'node:crypto';
 
 import type { Store } from '../../adapters/contract.ts';
@@ -22,10 +27,13 @@ export const LOGIN_FAILURES_PER_IP = 30;
 export const LOGIN_FAILURES_PER_EMAIL = 10;
 
 export type LoginAttempt =
-  | { allowed: true; /** The password was wrong: count this attempt. */ failed(): Promise<void> }
+  | { allowed: true; /** The password was right: this attempt does not count. */ succeeded(): Promise<void> }
   | { allowed: false; retryAfterSeconds: number };
 
-export type LoginLimit = { attempt(ip: string, email: string): Promise<LoginAttempt> };
+export type LoginLimit = {
+  /** Reserve one attempt before the password is checked; it counts as failed unless `succeeded()`. */
+  attempt(ip: string, email: string): Promise<LoginAttempt>;
+};
 
 export function createLoginLimit(deps: { store: Store; now?: () => number }): LoginLimit {
   const { store, now = Date.now } = deps;
@@ -40,16 +48,15 @@ export function createLoginLimit(deps: { store: Store; now?: () => number }): Lo
       const counters: [key: string, limit: number][] = [[`login:ip:${rateLimitKey(ip)}:${window}`, LOGIN_FAILURES_PER_IP]];
       const normalized = email.trim().toLowerCase();
       if (normalized) counters.push([`login:email:${createHash('sha256').update(normalized).digest('base64url')}:${window}`, LOGIN_FAILURES_PER_EMAIL]);
-      const failures = await Promise.all(counters.map(([key]) => store.increment(key, ttlSeconds, 0)));
-      if (failures.some((count, i) => count >= counters[i]![1])) {
+      const giveBack = async () => {
+        await Promise.all(counters.map(([key]) => store.increment(key, ttlSeconds, -1)));
+      };
+      const reserved = await Promise.all(counters.map(([key]) => store.increment(key, ttlSeconds)));
+      if (reserved.some((count, i) => count > counters[i]![1])) {
+        await giveBack();
         return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - at) / 1000)) };
       }
-      return {
-        allowed: true,
-        async failed() {
-          await Promise.all(counters.map(([key]) => store.increment(key, ttlSeconds)));
-        },
-      };
+      return { allowed: true, succeeded: giveBack };
     },
   };
 }

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { Store } from '../../adapters/contract.ts';
 import { firstPartyClientIds } from '../config.ts';
 import type { Config } from '../config.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { Accounts } from '../provider/accounts.ts';
 import { findConsentGrant, newConsentGrant } from '../provider/consent_grant.ts';
 import { INTERACTION_PATH } from '../provider/routes.ts';
@@ -42,8 +43,8 @@ function html(ctx: Context, status: number, body: string): void {
   ctx.body = body;
 }
 
-export function createInteractionRoutes(deps: { provider: Provider; accounts: Accounts; config: Config; store: Store }): Router {
-  const { provider, accounts, config, store } = deps;
+export function createInteractionRoutes(deps: { provider: Provider; accounts: Accounts; config: Config; store: Store; metrics: Pick<Metrics, 'logins'> }): Router {
+  const { provider, accounts, config, store, metrics } = deps;
   const loginLimit = createLoginLimit({ store });
   const apiNames = new Map(config.apis.map((api) => [api.identifier, api.name]));
   const router = new Router({ prefix: INTERACTION_PATH.slice(0, -1) });
@@ -125,6 +126,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
     const { email = '', password = '' } = form(ctx);
     const attempt = await loginLimit.attempt(ctx.ip, email);
     if (!attempt.allowed) {
+      metrics.logins.inc({ outcome: 'rate_limited' });
       const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
       html(ctx, 429, loginPage({
@@ -136,8 +138,8 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
       return;
     }
     const account = email && password ? await accounts.authenticate(email, password) : undefined;
+    metrics.logins.inc({ outcome: account ? 'success' : 'wrong_credentials' });
     if (!account) {
-      await attempt.failed();
       html(ctx, 401, loginPage({
         action: `${INTERACTION_PATH}${interaction.uid}/login`,
         ...(await clientView(interaction.params)),
@@ -146,6 +148,7 @@ export function createInteractionRoutes(deps: { provider: Provider; accounts: Ac
       }));
       return;
     }
+    await attempt.succeeded();
     ctx.respond = false;
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
   });

@@ -7,6 +7,7 @@ export type Metrics = {
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   registrations: Counter<'outcome' | 'reason'>;
   authorizations: Counter<'outcome'>;
+  logins: Counter<'outcome'>;
   storeErrors: Counter<'operation'>;
   storeDuration: Histogram<'operation'>;
 };
@@ -32,6 +33,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     authorizations: new Counter({
       name: 'issuer_authorizations_total',
       help: 'Authorization requests by outcome (success, or the OAuth error code)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    logins: new Counter({
+      name: 'issuer_logins_total',
+      help: 'Password checks at the login page (success, wrong_credentials), and attempts refused before any check (rate_limited)',
       labelNames: ['outcome'],
       registers: [registry],
     }),
