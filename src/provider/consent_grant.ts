@@ -20,5 +20,20 @@ export async function findConsentGrant(provider: Provider, accountId: string, cl
 export function newConsentGrant(provider: Provider, accountId: string, clientId: string): Grant {
   const grant = new provider.Grant({ accountId, clientId });
   grant.jti = consentGrantId(accountId, clientId);
+  // The well-known id is the same for every grant one user gives one client, so after a logout
+  // (which destroys the grant) the next consent creates another grant under the same id. Its
+  // creation time tells the two apart; the library would set it in whole seconds, in which a
+  // grant, its tokens, a logout and a new grant can all fit: milliseconds make it unique.
+  grant.iat = Date.now() / 1000;
   return grant;
+}
+
+/**
+ * Which incarnation of a consent grant this is: the same for the grant's whole life (through
+ * every save that adds scopes), another after the grant was destroyed and given again. API
+ * tokens carry it (access_token_claims.ts) so that /userinfo honours them only for the grant
+ * that issued them (userinfo_for_api_tokens.ts). Opaque: a hash, not a time callers could read.
+ */
+export function grantIncarnation(grant: { jti?: string; iat?: number }): string {
+  return createHash('sha256').update(`${grant.jti ?? ''}\0${grant.iat ?? ''}`).digest('base64url').slice(0, 22);
 }

@@ -4,7 +4,11 @@
 // provided"). So this middleware, mounted before the provider, answers /userinfo itself when the
 // Bearer token is a JWT: verified with jose against the issuer's own public keys (no HTTP call to
 // our JWKS), then the account's claims for the OIDC scopes in the token's `scope`
-// (src/provider/access_token_claims.ts puts them there, as Auth0 does). Opaque tokens, and every
+// (src/provider/access_token_claims.ts puts them there, as Auth0 does) that the user's grant
+// still allows. The library's own tokens die with their grant (logout revokes it); a JWT cannot
+// be deleted, so it names the grant incarnation that issued it (`grant_ref`) and counts only
+// while that incarnation lives: not after a logout, even once the user consents again (issue 10,
+// finding 2). Opaque tokens, and every
 // other request, go on to the library. Failures take the library's shape: 401 invalid_token (or
 // 403 insufficient_scope) with the same WWW-Authenticate header and JSON body; CORS for any origin
 // like the library's /userinfo. test/implicit_flow.test.ts fails loudly if an upgrade breaks it.
@@ -15,7 +19,7 @@ import type Provider from 'oidc-provider';
 
 import type { Accounts } from './accounts.ts';
 import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
-import { findConsentGrant } from './consent_grant.ts';
+import { findConsentGrant, grantIncarnation } from './consent_grant.ts';
 import type { RouteResolver } from './routes.ts';
 import type { SigningKeys } from './keys.ts';
 import { publicSigningKeys } from './keys.ts';
@@ -60,10 +64,13 @@ export function createUserinfoForApiTokens(deps: UserinfoForApiTokensDeps) {
     if (!account || typeof clientId !== 'string') return { refusal: INVALID };
     // Like the library for its own tokens: the client, and the user's grant to it, still exist.
     const [client, grant] = await Promise.all([provider.Client.find(clientId), findConsentGrant(provider, account.sub, clientId)]);
-    if (!client || !grant || grant.isExpired) return { refusal: INVALID };
+    if (!client || !grant || grant.isExpired || payload.grant_ref !== grantIncarnation(grant)) return { refusal: INVALID };
+    // What the token was issued for, and what the user still grants.
+    const granted = new Set(grant.getOIDCScope().split(' '));
     const all = accountClaims(account);
     const claims: Record<string, unknown> = { sub: account.sub };
     for (const scope of scopes) {
+      if (!granted.has(scope)) continue;
       if (!Object.hasOwn(OIDC_CLAIMS, scope)) continue;
       for (const claim of OIDC_CLAIMS[scope as keyof typeof OIDC_CLAIMS]) {
         if (all[claim] !== undefined) claims[claim] = all[claim];
