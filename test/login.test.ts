@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { ALICE, startIssuer } from './support/issuer.ts';
-import type { RunningIssuer } from './support/issuer.ts';
+import type { Backend, RunningIssuer } from './support/issuer.ts';
+import { startRedis } from './support/redis.ts';
 import { loginAndConsent, redirectParams, UserAgent } from './support/user_agent.ts';
 
 const SPA_CALLBACK = 'https://spa.example.com/callback';
@@ -145,8 +146,9 @@ describe('password guessing in parallel (issue 10, finding 4)', () => {
   const GUESSES = 200;
 
   /** Every guess at once on one login page (one address), then what answered and what was checked. */
-  async function storm(emailOf: (i: number) => string): Promise<{ answers: Record<string, number>; checked: Record<string, number> }> {
+  async function storm(emailOf: (i: number) => string, backend?: Backend): Promise<{ answers: Record<string, number>; checked: Record<string, number> }> {
     const issuer = await startIssuer({
+      backend,
       overrides: { clients: [{ client_id: 'first-party-spa', name: 'First-party SPA', grant_types: ['implicit'], token_endpoint_auth_method: 'none', redirect_uris: [SPA_CALLBACK] }], client_grants: [] },
     });
     try {
@@ -170,6 +172,17 @@ describe('password guessing in parallel (issue 10, finding 4)', () => {
     const { answers, checked } = await storm(() => ALICE.email);
     assert.deepEqual(answers, { 401: 10, 429: GUESSES - 10 });
     assert.deepEqual(checked, { wrong_credentials: 10, rate_limited: GUESSES - 10 });
+  });
+
+  test(`the same on Redis: ${GUESSES} wrong passwords at once for one email, only 10 checked`, async () => {
+    const redis = await startRedis();
+    try {
+      const { answers, checked } = await storm(() => ALICE.email, { kind: 'redis', url: redis.url });
+      assert.deepEqual(answers, { 401: 10, 429: GUESSES - 10 });
+      assert.deepEqual(checked, { wrong_credentials: 10, rate_limited: GUESSES - 10 });
+    } finally {
+      await redis.stop();
+    }
   });
 
   test(`${GUESSES} wrong passwords at once for ${GUESSES} emails from one address: only 30 reach the password check`, async () => {
