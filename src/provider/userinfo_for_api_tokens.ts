@@ -8,10 +8,9 @@
 // still allows. The library's own tokens die with their grant (logout revokes it); a JWT cannot
 // be deleted, so it names the grant incarnation that issued it (`grant_ref`) and counts only
 // while that incarnation lives: not after a logout, even once the user consents again (issue 10,
-// finding 2). Opaque tokens, and every
-// other request, go on to the library. Failures take the library's shape: 401 invalid_token (or
-// 403 insufficient_scope) with the same WWW-Authenticate header and JSON body; CORS for any origin
-// like the library's /userinfo. test/implicit_flow.test.ts fails loudly if an upgrade breaks it.
+// finding 2). Opaque tokens, and every other request, go on to the library. Failures take the
+// library's shape: 401 invalid_token (or 403 insufficient_scope) with the same WWW-Authenticate
+// header and JSON body; CORS for any origin like the library's /userinfo. test/implicit_flow.test.ts fails loudly if an upgrade breaks it.
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
