@@ -25,9 +25,10 @@ test('SIGTERM during a stream of logins: every accepted request is answered, the
     '    token_endpoint_auth_method: none',
     '    redirect_uris: [https://spa.example.com/cb]',
     'client_grants: []',
+    // One user per login: the login limiter reserves a place per email before the password is
+    // checked (10 per email), so one user's 16 logins at once would be refused past the 10th.
     'users:',
-    '  - email: slow@example.com',
-    `    password: "${hash}"`,
+    ...Array.from({ length: IN_FLIGHT }, (_, i) => [`  - email: slow-${i}@example.com`, `    password: "${hash}"`]).flat(),
   ].join('\n'));
   const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, SQLITE_FILE: join(dir, 'issuer.sqlite') });
   try {
@@ -39,10 +40,10 @@ test('SIGTERM during a stream of logins: every accepted request is answered, the
     }));
 
     // Each login on its own connection, all at once; SIGTERM while they are being hashed.
-    const logins = agents.map(({ agent, page }) => agent.request(new URL(UserAgent.formAction(page.body), issuer.url).href, {
+    const logins = agents.map(({ agent, page }, i) => agent.request(new URL(UserAgent.formAction(page.body), issuer.url).href, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
-      body: new URLSearchParams({ email: 'slow@example.com', password: 'slow-password-1' }).toString(),
+      body: new URLSearchParams({ email: `slow-${i}@example.com`, password: 'slow-password-1' }).toString(),
     }));
     await new Promise((resolve) => setTimeout(resolve, 40));
     const exitCode = issuer.stop('SIGTERM');
