@@ -101,9 +101,11 @@ export interface Store {
    * undefined when every slot is taken. The reservation lapses by itself `ttlSeconds` after it
    * was taken, so a process that dies mid-registration holds a slot only that long.
    *
-   * Slots are counted over the stored clients themselves, not kept in a separate counter: there
-   * is no counter to initialise from the clients that exist, to drift from them, or to lose
-   * apart from them. Deleting a client (the Client adapter's `destroy`) frees its slot by itself.
+   * Slots are counted over the stored clients themselves (Redis: the clients' own index; SQLite:
+   * a count kept by triggers in the transaction of each Client row, started from the rows that
+   * exist), so the count cannot drift from the clients or be lost apart from them, and clients
+   * stored before the cap existed count. Deleting a client (the Client adapter's `destroy`)
+   * frees its slot by itself.
    */
   reserveClientSlot(max: number, ttlSeconds: number): Promise<string | undefined>;
   /**

@@ -2,7 +2,8 @@
 //
 // Several stores (processes, or instances in one process) may open the same file: WAL lets
 // readers run beside the single writer, and busy_timeout makes a writer wait its turn instead
-// of failing. Every write that must be atomic is one statement, so no explicit transactions.
+// of failing. Every write that must be atomic is one statement (triggers run inside it), so
+// the only explicit transaction creates the client cap's counter (CLIENT_SLOTS_SCHEMA).
 //
 // The wait is short (BUSY_TIMEOUT_MS): DatabaseSync waits synchronously, so the whole process
 // (every other request) stalls while one writer waits for the lock. Past it, as for a locked
@@ -45,15 +46,38 @@ CREATE TABLE IF NOT EXISTS documents (
   name  TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS client_slots (
-  id         TEXT PRIMARY KEY,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
   key        TEXT PRIMARY KEY,
   value      INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+`;
+
+// The client cap (Store.reserveClientSlot): the slots taken by registrations in flight, and the
+// number of Client rows, kept by triggers in the same transaction as every insert and delete, so
+// that a reservation does not count every client (a scan that grew with each registration). The
+// counter starts from the real count in the transaction that creates its triggers: a file
+// written before it existed (or by another process at the same moment) is counted exactly, and
+// the counter can never be lost apart from the rows it counts. Expired clients stay counted
+// until the sweep deletes them, so a reservation subtracts them, found through an index that
+// holds only clients with an expiry (no other model pays for it).
+const CLIENT_SLOTS_SCHEMA = `
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS client_slots (
+  id         TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_count (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  n  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS client_added AFTER INSERT ON models WHEN NEW.model = 'Client'
+BEGIN UPDATE client_count SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS client_removed AFTER DELETE ON models WHEN OLD.model = 'Client'
+BEGIN UPDATE client_count SET n = n - 1 WHERE id = 1; END;
+INSERT OR IGNORE INTO client_count (id, n) SELECT 1, count(*) FROM models WHERE model = 'Client';
+CREATE INDEX IF NOT EXISTS models_client_expiry ON models (expires_at) WHERE model = 'Client' AND expires_at IS NOT NULL;
+COMMIT;
 `;
 
 /** How long a write waits for another connection's lock before giving up (blocking the loop). */
@@ -97,6 +121,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec(SCHEMA);
+  // Once all of it is there, opening takes no write lock (another process may be holding it).
+  const slotObjects = db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name IN ('client_slots', 'client_count', 'client_added', 'client_removed', 'models_client_expiry')`).get();
+  if (Number(slotObjects?.n) !== 5) db.exec(CLIENT_SLOTS_SCHEMA);
 
   const statements = {
     upsert: db.prepare(`
@@ -121,12 +148,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     countClients: db.prepare(`SELECT count(*) AS n FROM models WHERE model = 'Client' AND ${LIVE}`),
     // One statement, so one write transaction: in WAL mode a writer always starts from the
     // newest snapshot, so two stores sharing the file (or two processes) cannot both count the
-    // same free slot. Counting the Client rows walks the primary key's (model, id) prefix, and
-    // there are at most max_clients of them.
+    // same free slot.
     reserveClientSlot: db.prepare(`
       INSERT INTO client_slots (id, expires_at)
       SELECT $id, $expiresAt
-      WHERE (SELECT count(*) FROM models WHERE model = 'Client' AND ${LIVE})
+      WHERE (SELECT n FROM client_count WHERE id = 1)
+          - (SELECT count(*) FROM models INDEXED BY models_client_expiry WHERE model = 'Client' AND expires_at IS NOT NULL AND expires_at <= $now)
           + (SELECT count(*) FROM client_slots WHERE expires_at > $now) < $max`),
     releaseClientSlot: db.prepare('DELETE FROM client_slots WHERE id = $id'),
     getDocument: db.prepare('SELECT value FROM documents WHERE name = $name'),

@@ -535,6 +535,35 @@ describe('sqlite store specifics', () => {
     }
   });
 
+  it('client slots count the clients of a file written before the slots existed, and keep counting with another writer', async () => {
+    const file = join(dir, 'slots.sqlite');
+    const first = createSqliteStore({ file });
+    for (const c of ['a', 'b', 'c']) await first.adapterFor('Client').upsert(c, { client_id: c });
+    await first.close();
+    // As a version without the cap's counter left the file: no counter, no triggers, more clients.
+    const raw = new DatabaseSync(file);
+    raw.exec('DROP TRIGGER client_added; DROP TRIGGER client_removed; DROP TABLE client_count; DROP TABLE client_slots; DROP INDEX models_client_expiry');
+    raw.prepare("INSERT INTO models (model, id, payload) VALUES ('Client', $id, '{}')").run({ id: 'd' });
+    const store = createSqliteStore({ file });
+    const other = createSqliteStore({ file });
+    try {
+      assert.equal(await store.reserveClientSlot(4, 60), undefined, 'the 4 clients already stored fill a cap of 4');
+      // Rows written by any connection (here a raw one) are counted by the triggers.
+      raw.prepare("INSERT INTO models (model, id, payload) VALUES ('Client', $id, '{}')").run({ id: 'e' });
+      assert.equal(await other.reserveClientSlot(5, 60), undefined);
+      raw.prepare("DELETE FROM models WHERE model = 'Client' AND id IN ('d', 'e')").run();
+      const reservation = await other.reserveClientSlot(4, 60);
+      assert.ok(reservation);
+      assert.equal(await store.reserveClientSlot(4, 60), undefined);
+      assert.equal(raw.prepare('SELECT n FROM client_count').get()?.n, 3);
+      await store.releaseClientSlot(reservation);
+    } finally {
+      raw.close();
+      await store.close();
+      await other.close();
+    }
+  });
+
   it('works in memory', async () => {
     const store = createSqliteStore({ file: ':memory:' });
     await store.adapterFor('Client').upsert('c', { client_id: 'c' });
