@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { startIssuer } from './support/issuer.ts';
 import type { Backend, RunningIssuer } from './support/issuer.ts';
 import { startRedis, uniquePrefix } from './support/redis.ts';
+import { waitFor } from './support/wait.ts';
 import type { TestRedis } from './support/redis.ts';
 
 const MAX_CLIENTS = 10;
@@ -94,6 +95,37 @@ describe('the client cap under concurrent registrations', () => {
     } finally {
       raw.disconnect();
       await Promise.all(instances.map((instance) => instance.close()));
+    }
+  });
+});
+
+describe('a registration that fails gives its slot back', () => {
+  test('Redis with WAIT: the replica does not answer, registration is 503, and no reservation is left behind', async () => {
+    const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const raw = new Redis(master.url, { maxRetriesPerRequest: 1 });
+    const prefix = uniquePrefix('cap-wait');
+    let issuer: RunningIssuer | undefined;
+    try {
+      // In sync and acknowledging writes, as the issuer's start needs (it writes its keys with WAIT).
+      // (WAIT counts acknowledgements of this connection's own writes, hence the write first.)
+      await waitFor(async () => (await raw.set(`${prefix}sync-probe`, '1')) === 'OK' && (await raw.wait(1, 100)) === 1, 10_000, 'the replica in sync');
+      issuer = await startIssuer({ backend: { kind: 'redis', url: master.url, prefix, waitForReplicas: { replicas: 1, timeoutMs: 500 } }, overrides: { ...OVERRIDES, registration: { ...OVERRIDES.registration, max_clients: 2 } } });
+      assert.equal((await register(issuer, 1)).status, 201);
+      replica.pause();
+      // The master stores the client but cannot make it durable: the caller is told 503.
+      assert.equal((await register(issuer, 2)).status, 503);
+      replica.resume();
+      const members = await raw.zrange(`${prefix}clients`, '0', '-1');
+      assert.equal(members.filter((member) => member.startsWith('slot:')).length, 0, `reservations left: ${members.join(', ')}`);
+      // The cap counts what is stored, durable or not: both slots are taken.
+      assert.equal(await issuer.store.countClients(), 2);
+      assert.equal((await register(issuer, 3)).status, 403);
+    } finally {
+      replica.resume();
+      raw.disconnect();
+      await issuer?.close();
+      await Promise.all([replica.stop(), master.stop()]);
     }
   });
 });
