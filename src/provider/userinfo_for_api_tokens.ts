@@ -10,7 +10,9 @@
 // while that incarnation lives: not after a logout, even once the user consents again (issue 10,
 // finding 2). Opaque tokens, and every other request, go on to the library. Failures take the
 // library's shape: 401 invalid_token (or 403 insufficient_scope) with the same WWW-Authenticate
-// header and JSON body; CORS for any origin like the library's /userinfo. test/implicit_flow.test.ts fails loudly if an upgrade breaks it.
+// header and JSON body; CORS for any origin like the library's /userinfo.
+// test/implicit_flow.test.ts and test/userinfo_revoked_tokens.test.ts fail loudly if an upgrade
+// breaks it.
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
