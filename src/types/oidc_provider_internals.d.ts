@@ -8,3 +8,8 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
     router: { match(method: string, path: string): { route: { name: string; path: string; run: (ctx: import('koa').Context, next: import('koa').Next) => Promise<unknown> } } | undefined };
   };
 }
+
+declare module 'oidc-provider/lib/response_modes/form_post.js' {
+  /** The library's auto-submitting form page (its inline script's hash is added to the CSP). */
+  export default function formPost(ctx: object, action: string, inputs: Record<string, string>): void;
+}
