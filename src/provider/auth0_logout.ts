@@ -20,7 +20,6 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import formPost from 'oidc-provider/lib/response_modes/form_post.js';
 
-import { readBodyWithin, replayBody } from '../http/request_body.ts';
 import { loggedOutPage } from '../interactions/views.ts';
 import { AUTH0_ROUTES } from './routes.ts';
 import type { RouteResolver } from './routes.ts';
@@ -28,15 +27,22 @@ import type { RouteResolver } from './routes.ts';
 export const OIDC_LOGOUT_PATH = '/oidc/logout';
 const RETURN_COOKIE = 'logout_return';
 const RETURN_COOKIE_MS = 10 * 60_000;
-const MAX_LOGOUT_BODY_BYTES = 56 * 1024;
 
-function subjectOf(idToken: string): string | undefined {
+/** The (not yet verified) claims of an id_token_hint; the library verifies it after this bend. */
+function hintClaims(idToken: string): { sub?: string; aud?: string } {
   try {
-    const payload = JSON.parse(Buffer.from(idToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
-    return typeof payload.sub === 'string' ? payload.sub : undefined;
+    const payload = JSON.parse(Buffer.from(idToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown; aud?: unknown };
+    const aud = Array.isArray(payload.aud) ? payload.aud[0] : payload.aud;
+    return { sub: typeof payload.sub === 'string' ? payload.sub : undefined, aud: typeof aud === 'string' ? aud : undefined };
   } catch {
-    return undefined;
+    return {};
   }
+}
+
+/** The client the request names: client_id, else the id_token_hint's audience. */
+function clientIdOf(params: URLSearchParams): string | undefined {
+  const hint = params.get('id_token_hint');
+  return params.get('client_id') ?? (hint === null ? undefined : hintClaims(hint).aud);
 }
 
 /** Auth0's /oidc/logout, in the library router's spellings (any case, one trailing slash). */
@@ -52,14 +58,14 @@ export function createAuth0Logout(deps: { provider: Provider; routes: RouteResol
     if (clientId !== null && firstParty.has(clientId) && !params.has('id_token_hint')) return true;
     const session = await provider.Session.get(ctx);
     const hint = params.get('id_token_hint');
-    if (hint !== null) return !session.accountId || subjectOf(hint) === session.accountId;
+    if (hint !== null) return !session.accountId || hintClaims(hint).sub === session.accountId;
     return clientId !== null && session.accountId !== undefined && session.authorizations?.[clientId] !== undefined;
   }
 
   /** The destination, if it is an allowed logout URL of the named client; else undefined. */
   async function allowedDestination(params: URLSearchParams, destination: string): Promise<string | undefined> {
-    const clientId = params.get('client_id');
-    if (clientId === null) return undefined;
+    const clientId = clientIdOf(params);
+    if (clientId === undefined) return undefined;
     const client = await provider.Client.find(clientId).catch(() => undefined);
     return client?.postLogoutRedirectUriAllowed(destination) ? destination : undefined;
   }
@@ -67,20 +73,8 @@ export function createAuth0Logout(deps: { provider: Provider; routes: RouteResol
   return async function auth0Logout(ctx: Context, next: Next): Promise<void> {
     if (isOidcLogoutAlias(ctx.path)) ctx.path = AUTH0_ROUTES.end_session;
     if (routes.of(ctx) !== 'end_session') return next();
-    const post = ctx.method === 'POST';
-    let params: URLSearchParams;
-    if (post) {
-      const raw = await readBodyWithin(ctx.req, MAX_LOGOUT_BODY_BYTES);
-      if (!raw) {
-        ctx.status = 413;
-        ctx.set('Connection', 'close');
-        ctx.body = { error: 'invalid_request', error_description: `the request body must be at most ${MAX_LOGOUT_BODY_BYTES} bytes` };
-        return;
-      }
-      params = new URLSearchParams(ctx.is('application/x-www-form-urlencoded') ? raw.toString('utf8') : '');
-    } else {
-      params = new URLSearchParams(ctx.querystring);
-    }
+    // The library serves end_session on GET only (enableHttpPostMethods is off).
+    const params = new URLSearchParams(ctx.querystring);
     // Auth0's name for it; an explicit post_logout_redirect_uri wins.
     const returnTo = params.get('returnTo');
     params.delete('returnTo');
@@ -93,13 +87,7 @@ export function createAuth0Logout(deps: { provider: Provider; routes: RouteResol
       const allowed = await allowedDestination(params, destination);
       if (allowed) ctx.cookies.set(RETURN_COOKIE, allowed, { signed: true, httpOnly: true, sameSite: 'lax', path: '/', maxAge: RETURN_COOKIE_MS, overwrite: true });
     }
-    if (post) {
-      replayBody(ctx, Buffer.from(params.toString()));
-      ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
-      delete ctx.req.headers['transfer-encoding'];
-    } else {
-      ctx.querystring = params.toString();
-    }
+    ctx.querystring = params.toString();
     return next();
   };
 }
