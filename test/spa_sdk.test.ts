@@ -19,6 +19,7 @@ import type { RunningExample } from '../examples/servers.ts';
 import { launchBrowser } from './support/browser.ts';
 import { ALICE, CONTACTS_API, startIssuer } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
+import { waitFor } from './support/wait.ts';
 
 // UPDATE_SCREENSHOTS=1 refreshes docs/example-sdk.png, which the README shows.
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'shots-'));
@@ -115,6 +116,8 @@ test('Auth0 SPA SDK: login with redirect, silent iframe, rotating refresh tokens
   assert.equal(await page.locator('#greeting').innerText(), `Signed in as ${ALICE.name}`);
   assert.equal(await page.locator('#email').innerText(), ALICE.email);
   assert.equal(await page.locator('#token-facts').innerText(), `for ${CONTACTS_API}, scope openid profile email offline_access read:contacts`);
+  // The listeners read response bodies asynchronously: wait until they have.
+  await waitFor(() => exchanges.some((e) => e.grantType === 'authorization_code'), 5000, 'the code exchange seen');
   const code = exchanges.find((e) => e.grantType === 'authorization_code');
   assert.ok(code, 'the SDK exchanged the code at /oauth/token from the browser');
   assert.equal(code.status, 200, JSON.stringify(code.body));
@@ -129,6 +132,7 @@ test('Auth0 SPA SDK: login with redirect, silent iframe, rotating refresh tokens
   // useRefreshTokens: true, cacheMode 'off': the refresh token grant, rotating the refresh token.
   await page.getByRole('button', { name: 'Get a new access token' }).click();
   await page.getByText(/^refreshed at /).waitFor();
+  await waitFor(() => exchanges.some((e) => e.grantType === 'refresh_token'), 5000, 'the refresh seen');
   const refreshed = exchanges.filter((e) => e.grantType === 'refresh_token');
   assert.equal(refreshed.length, 1);
   assert.equal(refreshed[0]!.status, 200, JSON.stringify(refreshed[0]!.body));
@@ -156,6 +160,7 @@ test('Auth0 SPA SDK: login with redirect, silent iframe, rotating refresh tokens
   const afterLogout = await silentToken(page, clientId, false);
   assert.equal(afterLogout.error, 'login_required', `silent sign-in after logout: ${afterLogout.token ? 'got a token' : afterLogout.error}`);
   // The app revoked its refresh token before logging out (revokeRefreshToken, a CORS request).
+  await waitFor(() => revocations.length > 0, 5000, 'the revocation seen');
   const revocation = revocations.at(-1);
   assert.ok(revocation, 'the SDK revoked its refresh token at /oauth/revoke');
   assert.equal(revocation.status, 200);
