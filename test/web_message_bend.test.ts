@@ -96,6 +96,10 @@ describe('silent sign-in with response_mode=web_message', () => {
   });
 
   test('without a session: login_required in the page, which only the client\'s web origins may frame', async () => {
+    for (const path of ['/AUTHORIZE?', '/authorize/?']) {
+      const other = await new UserAgent(issuer.url).request(silentUrl().replace('/authorize?', path));
+      assert.deepEqual(directives(other.headers.get('content-security-policy')).get('frame-ancestors')?.split(' ').sort(), [APP, WEB].sort(), path);
+    }
     const step = await new UserAgent(issuer.url).request(silentUrl());
     assert.equal(step.status, 400);
     assert.match(step.body, /"type"\s*:\s*'authorization_response'|authorization_response/);
