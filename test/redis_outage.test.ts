@@ -192,27 +192,36 @@ describe('Redis unreachable on the login pages', () => {
   });
 });
 
-// `always` fsyncs before answering, so even a machine crash keeps what was acknowledged. With
-// `everysec` the AOF is still written (not yet fsynced) before the answer: a crash of the Redis
-// process loses nothing either, which the second case shows; what everysec risks is the last
-// second on a crash of the machine or its disk, which no test here can cause.
+// `always` writes and fsyncs the AOF before answering, so even a machine crash keeps what was
+// acknowledged: nothing may be missing. `everysec` usually writes the AOF before answering too, but
+// while a background fsync is still running Redis postpones the write for up to 2 s and answers
+// anyway (flushAppendOnlyFile): on a loaded machine a kill -9 of the process then loses what was
+// acknowledged in the last seconds (seen here: 2 of 70 under a load average of 7). So for everysec
+// the test asserts the bound, not zero: whatever is missing was acknowledged within the last
+// EVERYSEC_WINDOW_MS before the kill.
+const EVERYSEC_WINDOW_MS = 2500;
 for (const appendfsync of ['always', 'everysec'] as const) describe(`durability: AOF with appendfsync ${appendfsync}`, () => {
-  test('kill -9 of Redis loses no client that was acknowledged with 201', async (t) => {
+  const title = appendfsync === 'always' ? 'kill -9 of Redis loses no client that was acknowledged with 201' : `kill -9 of Redis loses at most the clients acknowledged in its last ${EVERYSEC_WINDOW_MS} ms`;
+  test(title, async (t) => {
     const redis = await startRedis({ appendonly: true, appendfsync });
     const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('durability') });
     try {
       // Registrations in flight while the server dies: every 201 must be there afterwards.
       const acknowledged: string[] = [];
+      const acknowledgedAt = new Map<string, number>();
       let failed = 0;
       let killed = false;
       const stream = (async () => {
         for (let i = 0; i < 400 && !(killed && failed > 0); i++) {
           const answer = await register(issuer, `Durable ${i}`);
-          if (answer.status === 201) acknowledged.push(answer.json!.client_id as string);
-          else failed++;
+          if (answer.status === 201) {
+            acknowledged.push(answer.json!.client_id as string);
+            acknowledgedAt.set(answer.json!.client_id as string, Date.now());
+          } else failed++;
         }
       })();
       await new Promise((resolve) => setTimeout(resolve, 400));
+      const killedAt = Date.now();
       await redis.kill9();
       killed = true;
       await stream;
@@ -225,7 +234,8 @@ for (const appendfsync of ['always', 'everysec'] as const) describe(`durability:
         if ((await authorize(issuer, clientId)).status !== 303) missing.push(clientId);
       }
       t.diagnostic(`${acknowledged.length} clients acknowledged before kill -9, ${failed} refused with 503 after it, ${missing.length} missing after the restart`);
-      assert.deepEqual(missing, [], 'acknowledged clients lost');
+      if (appendfsync === 'always') assert.deepEqual(missing, [], 'acknowledged clients lost');
+      else assert.deepEqual(missing.filter((id) => acknowledgedAt.get(id)! < killedAt - EVERYSEC_WINDOW_MS), [], `clients acknowledged more than ${EVERYSEC_WINDOW_MS} ms before the kill were lost`);
     } finally {
       await issuer.stop();
       await redis.stop();
