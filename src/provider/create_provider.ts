@@ -17,6 +17,8 @@ import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
+import { apiScopes, OIDC_SCOPES } from './scopes.ts';
+import { allowApiScopesInClientMetadata } from './api_scopes_in_client_metadata.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
@@ -82,7 +84,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     cookies: { keys: cookieKeys },
     routes: AUTH0_ROUTES,
     claims: OIDC_CLAIMS,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    scopes: [...OIDC_SCOPES],
     extraParams: { audience: null, state: checkStateLength },
     conformIdTokenClaims: false,
     // Never fetch a registrant's sector_identifier_uri (any host and port: SSRF). The registration
@@ -90,6 +92,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     sectorIdentifierUriValidate: () => false,
     // RS256 with the issuer's key, or HS256 with the client's secret for clients that register it.
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    // PKCE (S256, the library's only method) for public clients, and for every native app
+    // (RFC 8252 section 8.1), secret or not.
+    pkce: {
+      required: (_ctx, client) => client.clientAuthMethod === 'none' || client.applicationType === 'native',
+    },
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
     features: {
       devInteractions: { enabled: false },
@@ -182,6 +189,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   allowBareTokenResponseType(provider);
+  allowApiScopesInClientMetadata(provider, apiScopes(config));
   if (config.env !== 'production') allowLocalRedirectsForImplicit(provider);
   provider.proxy = config.proxy;
   return provider;
