@@ -17,7 +17,10 @@ import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
-import { apiScopes, OIDC_SCOPES } from './scopes.ts';
+import { apiScopes, OIDC_SCOPES, registrableScopes } from './scopes.ts';
+import { clientIdMetadataDocumentFeature, clientIdOf, describeMetadataDocumentError } from './client_id_metadata_document.ts';
+import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './metadata_document_fetch.ts';
+import type { TenantSettingsService } from '../tenant/settings.ts';
 import { allowApiScopesInClientMetadata } from './api_scopes_in_client_metadata.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
@@ -29,6 +32,8 @@ export type ProviderDeps = {
   accounts: Accounts;
   signingKeys: SigningKeys;
   cookieKeys: string[];
+  /** Tenant flags decided per request (Client ID Metadata Documents). */
+  tenant: TenantSettingsService;
 };
 
 function staticClients(config: Config): ClientMetadata[] {
@@ -98,7 +103,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       required: (_ctx, client) => client.clientAuthMethod === 'none' || client.applicationType === 'native',
     },
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
+    // Client ID Metadata Documents: fetched under the issuer's own limits (metadata_document_fetch.ts).
+    fetch: createMetadataDocumentFetch({ development: config.env === 'development' }) as Configuration['fetch'],
+    fetchResponseBodyLimits: { 'client_id metadata document': METADATA_DOCUMENT_MAX_BYTES },
     features: {
+      clientIdMetadataDocument: clientIdMetadataDocumentFeature({ tenant: deps.tenant, production: config.env === 'production', scopes: registrableScopes(config) }),
       devInteractions: { enabled: false },
       // No registration access token: RFC 7592 management is not offered, so the response carries
       // neither registration_access_token nor registration_client_uri, and nothing is stored for them.
@@ -171,7 +180,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.body = errorPage({ error: out.error, description: out.error_description });
+      const described = describeMetadataDocumentError(out, clientIdOf(ctx));
+      ctx.body = errorPage({ error: described.error, description: described.error_description });
     },
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 7200,

@@ -8,3 +8,8 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
     router: { match(method: string, path: string): { route: { name: string; path: string; run: (ctx: import('koa').Context, next: import('koa').Next) => Promise<unknown> } } | undefined };
   };
 }
+
+declare module 'oidc-provider/lib/helpers/features.js' {
+  /** The experimental features and the draft version each implements (acknowledged with `ack`). */
+  export const EXPERIMENTS: Map<string, { name: string; version: string | string[] }>;
+}
