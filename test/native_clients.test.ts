@@ -123,6 +123,21 @@ for (const env of ['development', 'production'] as const) {
       }
     });
 
+    test('localhost keeps its registered port (RFC 8252 section 8.3); the IP literals may change it', async () => {
+      const client = await register(issuer, { application_type: 'native', redirect_uris: ['http://localhost:8400/callback', 'http://127.0.0.1:8400/callback', 'http://[::1]:8400/callback'] });
+      assert.equal(client.status, 201, JSON.stringify(client.body));
+      const attempt = (redirect: string) => authorize(new UserAgent(issuer.url), new URL(`authorize?${new URLSearchParams({ client_id: client.body.client_id as string, response_type: 'code', redirect_uri: redirect, scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, issuer.url).href);
+      const moved = await attempt('http://localhost:8401/callback');
+      assert.equal(moved.location, undefined, `redirected to ${moved.location}`);
+      assert.match(moved.body, /redirect_uri did not match/);
+      for (const redirect of ['http://localhost:8400/callback', 'http://127.0.0.1:8401/callback', 'http://[::1]:8401/callback']) {
+        // Accepted: the login page is shown (redirect_uri errors never get that far).
+        const step = await new UserAgent(issuer.url).navigate(new URL(`authorize?${new URLSearchParams({ client_id: client.body.client_id as string, response_type: 'code', redirect_uri: redirect, scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, issuer.url).href);
+        assert.equal(step.status, 200, `${redirect}: ${step.status} ${step.location}`);
+        assert.match(step.body, /name="password"/, redirect);
+      }
+    });
+
     test('native apps register for the code flow only: implicit is refused, whatever the redirect URI', async () => {
       const before = await issuer.store.countClients();
       for (const redirect of ['http://127.0.0.1/cb', 'com.example.app:/cb', 'https://app.example.com/cb']) {

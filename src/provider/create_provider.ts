@@ -22,6 +22,7 @@ import { clientIdMetadataDocumentFeature, clientIdOf, describeMetadataDocumentEr
 import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './metadata_document_fetch.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import { allowApiScopesInClientMetadata } from './api_scopes_in_client_metadata.ts';
+import { exactPortForLocalhost } from './loopback_redirects.ts';
 import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
 
 export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
@@ -200,6 +201,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   allowBareTokenResponseType(provider);
   allowApiScopesInClientMetadata(provider, apiScopes(config));
+  exactPortForLocalhost(provider);
   if (config.env !== 'production') allowLocalRedirectsForImplicit(provider);
   provider.proxy = config.proxy;
   return provider;
