@@ -236,6 +236,7 @@ describe('outside development', () => {
     try {
       assert.equal('client_id_metadata_document_supported' in (await discovery(issuer.url)), false);
       assert.equal('client_id_metadata_document_supported' in (await discovery(issuer.url, '.well-known/oauth-authorization-server/')), false);
+      assert.equal('client_id_metadata_document_supported' in (await discovery(issuer.url, '.WELL-KNOWN/OPENID-CONFIGURATION')), false);
       await assertRefused(issuer.url, 'https://10.0.0.1/client.json', /tenant flag enable_client_id_metadata_document is off/);
     } finally {
       await issuer.tenant.updateFlags({ enable_client_id_metadata_document: true });

@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
 
 import { CONTACTS_API, startIssuer } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
 import { authorizeCode, codeFrom, decodeJwt, pkcePair, tokenRequest } from './support/code_flow.ts';
-import { registerClient } from './support/implicit.ts';
+import { authorize, registerClient } from './support/implicit.ts';
+import { UserAgent } from './support/user_agent.ts';
 import { API_SCOPES_BEND_VERSION } from '../src/provider/api_scopes_in_client_metadata.ts';
 
 // An MCP server's own URL is an API identifier like any other.
@@ -138,4 +140,26 @@ test('a client registered with API scopes only may not ask for OIDC scopes it di
   const step = await authorizeCode(issuer.url, { client_id: client.client_id, redirect_uri: REDIRECT, scope: 'openid email mcp:tools', resource: MCP_SERVER });
   const params = new URL(step.location!).searchParams;
   assert.equal(params.get('error'), 'invalid_scope');
+});
+
+test('a regular web app on openid-client: a confidential client, the code flow with its secret, a JWT for the API named by audience', async () => {
+  const config = await oidc.dynamicClientRegistration(
+    new URL(issuer.url),
+    { client_name: 'Server-side web app', redirect_uris: ['https://web.example.com/callback'], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+    undefined,
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  assert.equal(typeof config.clientMetadata().client_secret, 'string');
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: 'https://web.example.com/callback', scope: 'openid profile read:contacts', audience: CONTACTS_API, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'web-state-1' });
+  const step = await authorize(new UserAgent(issuer.url), url.href);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(step.location!), { pkceCodeVerifier: verifier, expectedState: 'web-state-1' });
+  assert.equal(tokens.claims()?.name, 'Alice Example');
+  const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL('.well-known/jwks.json', issuer.url)), { issuer: issuer.url, audience: CONTACTS_API });
+  assert.equal(payload.scope, 'openid profile read:contacts');
+  // The same code exchange without the secret is refused.
+  const pkce = pkcePair();
+  const code = codeFrom(await authorizeCode(issuer.url, { client_id: config.clientMetadata().client_id, redirect_uri: 'https://web.example.com/callback', scope: 'openid' }, pkce));
+  const anonymous = await tokenRequest(issuer.url, { grant_type: 'authorization_code', code, client_id: config.clientMetadata().client_id, redirect_uri: 'https://web.example.com/callback', code_verifier: pkce.verifier });
+  assert.equal(anonymous.body.error, 'invalid_client');
 });
