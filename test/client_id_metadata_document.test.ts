@@ -166,6 +166,25 @@ describe('in development, with the document server trusted through NODE_EXTRA_CA
     await assertRefused(issuer.url, jwks, /client_id metadata document refused: jwks_uri is not supported/);
   });
 
+  test("a document is held to the registration's name rules: no bidi controls, no configured application's name", async () => {
+    const spoof = `${docs.origin}/spoof.json`;
+    docs.route('/spoof.json', json(documentFor(spoof, { client_name: 'OPS  Console' })));
+    await assertRefused(issuer.url, spoof, /client_name is the name of an application of this tenant/);
+    const bidi = `${docs.origin}/bidi.json`;
+    docs.route('/bidi.json', json(documentFor(bidi, { client_name: 'Ops console \u202Emoc.elpmaxe\u202C' })));
+    await assertRefused(issuer.url, bidi, /client_name must not contain control/);
+  });
+
+  test('40 requests at once for one slow, uncacheable document share one fetch', async () => {
+    const busy = `${docs.origin}/busy.json`;
+    docs.route('/busy.json', (_req, res) => {
+      setTimeout(() => json(documentFor(busy), { 'cache-control': 'no-store' })(_req, res), 500);
+    });
+    const answers = await Promise.all(Array.from({ length: 40 }, () => authorizeFor(issuer.url, busy)));
+    for (const answer of answers) assert.equal(answer.status, 303, answer.body.slice(0, 300));
+    assert.equal(docs.hits('/busy.json'), 1);
+  });
+
   test('a refusal at the token endpoint is a JSON invalid_client that says why', async () => {
     const large = `${docs.origin}/large-token.json`;
     docs.route('/large-token.json', json(' '.repeat(6000)));

@@ -17,6 +17,7 @@ import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { StoreUnavailableError } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import { checkRegistrationMetadata } from '../registration/metadata.ts';
+import type { RegistrationCheckOptions } from '../registration/metadata.ts';
 import type { RouteResolver } from './routes.ts';
 import { refusalReason, withRefusalScope } from './metadata_document_fetch.ts';
 
@@ -27,8 +28,8 @@ const DISABLED = 'client_id metadata documents are disabled for this tenant (ten
 
 type Feature = NonNullable<NonNullable<Configuration['features']>['clientIdMetadataDocument']>;
 
-export function clientIdMetadataDocumentFeature(deps: { tenant: TenantSettingsService; production: boolean; scopes: ReadonlySet<string> }): Feature {
-  const { tenant, production, scopes } = deps;
+export function clientIdMetadataDocumentFeature(deps: { tenant: TenantSettingsService; checks: RegistrationCheckOptions }): Feature {
+  const { tenant, checks } = deps;
   async function assertEnabled(): Promise<void> {
     if (!(await tenant.get()).flags.enable_client_id_metadata_document) throw new errors.InvalidClient(DISABLED);
   }
@@ -41,7 +42,7 @@ export function clientIdMetadataDocumentFeature(deps: { tenant: TenantSettingsSe
     },
     async allowClient(_ctx: KoaContextWithOIDC, client: InstanceType<Provider['Client']>) {
       await assertEnabled();
-      const checked = checkRegistrationMetadata(client.metadata(), { production, scopes });
+      const checked = checkRegistrationMetadata(client.metadata(), checks);
       if ('refusal' in checked) throw new errors.InvalidClient(`client_id metadata document refused: ${checked.refusal.error_description}`);
       return true;
     },

@@ -17,7 +17,8 @@ import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
-import { apiScopes, OIDC_SCOPES, registrableScopes } from './scopes.ts';
+import { apiScopes, OIDC_SCOPES } from './scopes.ts';
+import { registrationCheckOptions } from '../registration/metadata.ts';
 import { clientIdMetadataDocumentFeature, clientIdOf, describeMetadataDocumentError } from './client_id_metadata_document.ts';
 import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './metadata_document_fetch.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
@@ -108,7 +109,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     fetch: createMetadataDocumentFetch({ development: config.env === 'development' }) as Configuration['fetch'],
     fetchResponseBodyLimits: { 'client_id metadata document': METADATA_DOCUMENT_MAX_BYTES },
     features: {
-      clientIdMetadataDocument: clientIdMetadataDocumentFeature({ tenant: deps.tenant, production: config.env === 'production', scopes: registrableScopes(config) }),
+      clientIdMetadataDocument: clientIdMetadataDocumentFeature({ tenant: deps.tenant, checks: registrationCheckOptions(config) }),
       devInteractions: { enabled: false },
       // No registration access token: RFC 7592 management is not offered, so the response carries
       // neither registration_access_token nor registration_client_uri, and nothing is stored for them.

@@ -2,6 +2,9 @@
 // sees it, and the defaults that let a client sending only client_name and redirect_uris use the
 // implicit and authorization code flows at once.
 
+import type { Config } from '../config.ts';
+import { registrableScopes } from '../provider/scopes.ts';
+
 export type RegistrationError = { error: 'invalid_redirect_uri' | 'invalid_client_metadata'; error_description: string };
 
 export const MAX_CLIENT_NAME = 200;
@@ -105,6 +108,11 @@ export type RegistrationCheckOptions = {
 /** RFC 8252: native apps use the authorization code flow with PKCE, never the implicit flow. */
 const NATIVE_GRANT_TYPES = ['authorization_code'];
 const NATIVE_RESPONSE_TYPES = ['code'];
+
+/** The options the issuer's configuration implies: for the gate and for metadata documents alike. */
+export function registrationCheckOptions(config: Pick<Config, 'env' | 'apis' | 'clients'>): RegistrationCheckOptions {
+  return { production: config.env === 'production', scopes: registrableScopes(config), reservedNames: new Set(config.clients.map((client) => comparableName(client.name))) };
+}
 
 export function checkRegistrationMetadata(body: unknown, options: RegistrationCheckOptions): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
