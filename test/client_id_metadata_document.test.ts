@@ -159,7 +159,10 @@ describe('in development, with the document server trusted through NODE_EXTRA_CA
 
     const notJson = `${docs.origin}/not-json.json`;
     docs.route('/not-json.json', json('<html>hello</html>'));
-    await assertRefused(issuer.url, notJson, /client_id metadata document fetch failed/);
+    await assertRefused(issuer.url, notJson, /client_id metadata document fetch failed: the document is not JSON/);
+    const array = `${docs.origin}/array.json`;
+    docs.route('/array.json', json([documentFor(array)]));
+    await assertRefused(issuer.url, array, /the document is not a JSON object/);
 
     const jwks = `${docs.origin}/jwks.json`;
     docs.route('/jwks.json', json(documentFor(jwks, { jwks_uri: 'https://10.0.0.1/jwks.json', token_endpoint_auth_method: 'private_key_jwt' })));

@@ -6,7 +6,7 @@
 // connecting: an IP literal is checked as written, a name through a `lookup` that checks every
 // address DNS returns, so a name that resolves to 10.0.0.1 never gets a packet, and a second
 // answer (DNS rebinding) cannot slip in between the check and the connection.
-// - https only, answers of at most 5 KB (read with a running count, whatever Content-Length
+// - https only, a 200 answer holding a JSON object of at most 5 KB (read with a running count, whatever Content-Length
 //   says), 3 s for the whole exchange, no redirects followed.
 // - Outside development, no loopback, private, link-local, shared or unspecified addresses;
 //   in development loopback is allowed (the others still are not).
@@ -137,7 +137,16 @@ export function createMetadataDocumentFetch(options: { development: boolean }) {
             if (/(?:^|,)\s*no-(?:store|cache)\b/i.test(responseHeaders.get('cache-control') ?? '')) responseHeaders.set('cache-control', 'max-age=0');
             const status = res.statusCode ?? 502;
             if (status !== 200) return reject(new FetchRefusal(`it answered HTTP ${status}, not 200`));
-            resolve(new Response(Buffer.concat(chunks), { status, headers: responseHeaders }));
+            const body = Buffer.concat(chunks);
+            // Every document the issuer fetches is a JSON object; say so here, where the reason is kept.
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(body.toString('utf8'));
+            } catch {
+              return reject(new FetchRefusal('the document is not JSON'));
+            }
+            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return reject(new FetchRefusal('the document is not a JSON object'));
+            resolve(new Response(body, { status, headers: responseHeaders }));
           });
         });
         req.on('error', reject);
