@@ -1,13 +1,13 @@
 // Bend: how the issuer fetches a URL a client names (Client ID Metadata Documents, and any other
 // document oidc-provider would fetch). The library's own fetch refuses every special-use address,
 // loopback included, and allows 2.5 s; a developer's MCP client serving its own document on
-// 127.0.0.1 could never sign in, and the issue asks for 3 s. This replaces the library's
+// 127.0.0.1 could never sign in, and 3 s is this product's limit. This replaces the library's
 // `fetch` (its documented configuration option) with one that decides by address *before*
 // connecting: an IP literal is checked as written, a name through a `lookup` that checks every
 // address DNS returns, so a name that resolves to 10.0.0.1 never gets a packet, and a second
 // answer (DNS rebinding) cannot slip in between the check and the connection.
-// - https only, a 200 answer holding a JSON object of at most 5 KB (read with a running count, whatever Content-Length
-//   says), 3 s for the whole exchange, no redirects followed.
+// - https only, a 200 answer holding a JSON object of at most 5 KB (counted while reading,
+//   whatever Content-Length says), 3 s for the whole exchange, no redirects followed.
 // - Outside development, no loopback, private, link-local, shared or unspecified addresses;
 //   in development loopback is allowed (the others still are not).
 // oidc-provider wraps any failure in "client_id metadata document fetch failed" and keeps the
