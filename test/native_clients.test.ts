@@ -155,6 +155,16 @@ for (const env of ['development', 'production'] as const) {
       assert.equal(await issuer.store.countClients(), before);
     });
 
+    test('native redirect URIs: no dangerous schemes, no plain http off loopback, no https on loopback', async () => {
+      const before = await issuer.store.countClients();
+      for (const redirect of ['javascript:alert(1)//', 'data:text/html,hi', 'file:///etc/passwd', 'http://app.example.com/callback', 'https://127.0.0.1/callback', 'https://localhost/callback']) {
+        const answer = await register(issuer, { application_type: 'native', redirect_uris: [redirect] });
+        assert.equal(answer.status, 400, `${redirect}: ${JSON.stringify(answer.body)}`);
+        assert.match(String(answer.body.error), /^invalid_(redirect_uri|client_metadata)$/);
+      }
+      assert.equal(await issuer.store.countClients(), before);
+    });
+
     test('a native app with a client secret still needs PKCE', async () => {
       const client = await register(issuer, { application_type: 'native', redirect_uris: ['com.example.app:/cb'], token_endpoint_auth_method: 'client_secret_post' });
       assert.equal(client.status, 201, JSON.stringify(client.body));
