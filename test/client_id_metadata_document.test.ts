@@ -1,13 +1,21 @@
 // Issue 11 item 8: Client ID Metadata Documents. An https URL as client_id is fetched and used as
 // the client's metadata, behind the tenant flag enable_client_id_metadata_document, under the
 // issuer's fetch limits; every refusal is a clear invalid_client.
-// The flow runs against the issuer as users start it (a child process in development), which
+// The flows (a code flow driven by hand, and the MCP SDK's client naming itself by its document)
+// run against the issuer as users start it (a child process in development), which
 // trusts the document server's self-signed certificate through NODE_EXTRA_CA_CERTS; the address
 // refusals run against an in-process issuer outside development.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { EXPERIMENTS } from 'oidc-provider/lib/helpers/features.js';
 
 import { CLIENT_ID_METADATA_DOCUMENT_DRAFT } from '../src/provider/client_id_metadata_document.ts';
@@ -15,13 +23,16 @@ import { METADATA_DOCUMENT_MAX_BYTES } from '../src/provider/metadata_document_f
 import { authorizeCode, codeFrom, decodeJwt, pkcePair, tokenRequest } from './support/code_flow.ts';
 import { json, makeCertificate, startDocumentServer } from './support/document_server.ts';
 import type { Certificate, DocumentServer } from './support/document_server.ts';
-import { authorizeUrl } from './support/implicit.ts';
+import { authorize, authorizeUrl } from './support/implicit.ts';
 import { OPS, startIssuer } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
 import { management, managementToken, SETTINGS_PATH } from './support/management.ts';
-import { startIssuerProcess } from './support/process.ts';
+import { freePort, startIssuerProcess } from './support/process.ts';
 import type { IssuerProcess } from './support/process.ts';
 import { useTempDir } from './support/temp_dir.ts';
+import { MemoryProvider } from './support/mcp_client.ts';
+import { createMcpExample, MCP_SCOPES } from '../examples/mcp/server.ts';
+import { UserAgent } from './support/user_agent.ts';
 
 const REDIRECT = 'http://127.0.0.1:7777/callback';
 const dir = useTempDir('cimd-');
@@ -74,18 +85,56 @@ test('the acknowledged draft is the one the pinned oidc-provider implements', ()
 
 describe('in development, with the document server trusted through NODE_EXTRA_CA_CERTS', () => {
   let issuer: IssuerProcess;
+  let mcp: Server;
+  let mcpResource: string;
   before(async () => {
+    // The example MCP server listens first: its URL is one of the issuer's APIs.
+    mcp = createServer();
+    mcp.listen(0, '127.0.0.1');
+    await once(mcp, 'listening');
+    mcpResource = `http://127.0.0.1:${(mcp.address() as AddressInfo).port}/mcp`;
+    const port = await freePort();
     const config = dir.file('config.yaml', [
       'tenant:',
       '  flags:',
       '    enable_client_id_metadata_document: true',
       'clients:',
       `  - { client_id: ${OPS.client_id}, client_secret: ${OPS.client_secret}, name: Ops console, grant_types: [client_credentials] }`,
+      'apis:',
+      `  - { identifier: "${mcpResource}", name: Notes MCP server, scopes: [${MCP_SCOPES.join(', ')}] }`,
       '',
     ].join('\n'));
-    issuer = await startIssuerProcess({ CONFIG_FILE: config, NODE_ENV: 'development', NODE_EXTRA_CA_CERTS: certificate.certFile, SQLITE_FILE: join(dir.path, 'issuer.sqlite') });
+    issuer = await startIssuerProcess({ CONFIG_FILE: config, PORT: String(port), NODE_ENV: 'development', NODE_EXTRA_CA_CERTS: certificate.certFile, SQLITE_FILE: join(dir.path, 'issuer.sqlite') });
+    mcp.on('request', createMcpExample({ issuer: issuer.url, resource: mcpResource }));
   });
-  after(() => issuer.stop());
+  after(async () => {
+    mcp.closeAllConnections();
+    mcp.close();
+    await issuer.stop();
+  });
+
+  test("the MCP SDK's client names itself by its metadata document: no registration, then tools/list", async () => {
+    const url = `${docs.origin}/mcp-client.json`;
+    docs.route('/mcp-client.json', json(documentFor(url, { client_name: 'MCP SDK test client', grant_types: ['authorization_code', 'refresh_token'] }), { 'cache-control': 'max-age=300' }));
+    const provider = new MemoryProvider({ redirectUrl: REDIRECT, clientMetadataUrl: url });
+    const first = new Client({ name: 'sdk-cimd', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(mcpResource), { authProvider: provider });
+    await assert.rejects(first.connect(transport), UnauthorizedError);
+    // Registration is off on this issuer: the client's id is its document's URL.
+    assert.equal(provider.client?.client_id, url);
+    assert.equal(provider.authorizationUrl?.searchParams.get('client_id'), url);
+    assert.equal(provider.authorizationUrl?.searchParams.get('resource'), mcpResource);
+    await transport.finishAuth(codeFrom(await authorize(new UserAgent(issuer.url), provider.authorizationUrl!.href)));
+    assert.equal(decodeJwt(provider.saved?.access_token).payload.client_id, url);
+
+    const client = new Client({ name: 'sdk-cimd', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcpResource), { authProvider: provider }));
+    try {
+      assert.deepEqual((await client.listTools()).tools.map((tool) => tool.name).sort(), ['list_notes', 'whoami']);
+    } finally {
+      await client.close();
+    }
+  });
 
   test('an https URL as client_id completes the code flow; the document is cached per its max-age', async () => {
     const url = `${docs.origin}/desktop.json`;

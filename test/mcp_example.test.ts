@@ -13,8 +13,6 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 
 import { createMcpExample, MCP_SCOPES, protectedResourceMetadataUrl } from '../examples/mcp/server.ts';
 import { CONTACTS_API, startIssuer } from './support/issuer.ts';
@@ -23,6 +21,7 @@ import { authorize } from './support/implicit.ts';
 import { authorizeCode, codeFrom, decodeJwt, pkcePair, tokenRequest } from './support/code_flow.ts';
 import { registerClient } from './support/implicit.ts';
 import { UserAgent } from './support/user_agent.ts';
+import { MemoryProvider } from './support/mcp_client.ts';
 
 const SDK_VERSION = '1.32.2';
 const REDIRECT = 'http://127.0.0.1:33418/oauth/callback';
@@ -66,43 +65,6 @@ after(async () => {
   await issuer?.close();
 });
 
-/** An OAuthClientProvider as a desktop MCP client keeps it: in memory, the authorization URL handed to the browser. */
-class MemoryProvider implements OAuthClientProvider {
-  client?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = '';
-  authorizationUrl?: URL;
-  registrations = 0;
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'MCP SDK test client', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  clientInformation() {
-    return this.client;
-  }
-  saveClientInformation(information: OAuthClientInformationMixed) {
-    this.registrations++;
-    this.client = information;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
-
 test('the MCP SDK is pinned to an exact version, and that version is installed', () => {
   const read = (path: string) => JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string; devDependencies: Record<string, string> };
   assert.equal(read('../package.json').devDependencies['@modelcontextprotocol/sdk'], SDK_VERSION);
@@ -121,7 +83,7 @@ test('without a token: 401 with WWW-Authenticate resource_metadata, and RFC 9728
 });
 
 test('the MCP SDK client: discovery from the 401, DCR, login and consent, the token with resource, tools/list', async () => {
-  const provider = new MemoryProvider();
+  const provider = new MemoryProvider({ redirectUrl: REDIRECT });
   const first = new Client({ name: 'sdk-test', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(notes.resource), { authProvider: provider });
   await assert.rejects(first.connect(transport), UnauthorizedError);
