@@ -181,7 +181,7 @@ describe('in development, with the document server trusted through NODE_EXTRA_CA
     await assertRefused(issuer.url, chunked, /larger than 5120 bytes/);
   });
 
-  test('a document server that does not answer within 3 s is refused after 3 s', async () => {
+  test('a document server that does not answer, or drips its body, is refused after 3 s', async () => {
     const slow = `${docs.origin}/slow.json`;
     docs.route('/slow.json', (_req, res) => {
       const timer = setTimeout(() => res.end(JSON.stringify(documentFor(slow))), 5000);
@@ -191,6 +191,19 @@ describe('in development, with the document server trusted through NODE_EXTRA_CA
     await assertRefused(issuer.url, slow, /did not answer within 3 s/);
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 2900 && elapsed < 4500, `refused after ${Math.round(elapsed)} ms`);
+
+    // Headers at once, then a byte every 200 ms: the 3 s cover the whole exchange, body included.
+    const drip = `${docs.origin}/drip.json`;
+    docs.route('/drip.json', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{');
+      const timer = setInterval(() => res.write(' '), 200);
+      res.on('close', () => clearInterval(timer));
+    });
+    const dripStarted = performance.now();
+    await assertRefused(issuer.url, drip, /did not answer within 3 s/);
+    const dripElapsed = performance.now() - dripStarted;
+    assert.ok(dripElapsed >= 2900 && dripElapsed < 4500, `refused after ${Math.round(dripElapsed)} ms`);
   });
 
   test('a redirect, an error status, a client_id that is not the URL and a document breaking the registration rules are refused', async () => {
