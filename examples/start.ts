@@ -26,7 +26,8 @@ try {
 }
 
 const example = await startExample({ issuer, audience, host, spaPort: Number(process.env.SPA_PORT ?? 3001), apiPort: Number(process.env.API_PORT ?? 3002) });
-console.log(`example app:  ${example.spaUrl}  (open it in a browser)`);
+console.log(`example app:  ${example.spaUrl}  (implicit flow; open it in a browser)`);
+console.log(`SDK example:  ${example.spaUrl}sdk/  (Auth0's SPA SDK: code flow with PKCE, silent sign-in, refresh tokens)`);
 console.log(`example API:  ${example.apiUrl}api/contacts`);
 console.log(`issuer:       ${issuer}`);
 

@@ -6,6 +6,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 
 import type { Config } from './config.ts';
+import { firstPartyClientIds } from './config.ts';
 import type { Store } from '../adapters/contract.ts';
 import { createAccounts } from './provider/accounts.ts';
 import { createProvider } from './provider/create_provider.ts';
@@ -31,6 +32,9 @@ import { createRouteResolver } from './provider/routes.ts';
 import { pinIssuerOrigin } from './http/issuer_origin.ts';
 import { createUserinfoForApiTokens } from './provider/userinfo_for_api_tokens.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
+import { createClientCors } from './provider/client_cors.ts';
+import { createWebMessageFraming } from './provider/web_message_response_mode.ts';
+import { createAuth0Logout } from './provider/auth0_logout.ts';
 
 export type AppDeps = {
   config: Config;
@@ -113,6 +117,10 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   }
   // The bends below decide by the library route a request will run (src/provider/routes.ts),
   // so their order among themselves carries no meaning; they all come before the provider.
+  // Browser clients (SPA SDK): logout the Auth0 way, silent sign-in framing, client-based CORS.
+  const clientCors = createClientCors({ config, store, routes });
+  app.use(createAuth0Logout({ provider, routes, firstParty: firstPartyClientIds(config) }));
+  app.use(createWebMessageFraming(routes));
   app.use(createDashboard({ config, store, provider, accounts, tenant, logger }));
   app.use(createDefaultAuthorizeScope(routes));
   app.use(createAuthorizationResponse(routes));
@@ -121,6 +129,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createClientIdMetadataDocumentHooks({ tenant, routes }));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics, provider, routes }));
   app.use(createManagementApi({ config, tenant, signingKeys, logger }));
+  app.use(clientCors.middleware);
   app.use(createTokenJsonBody({ isToken: (ctx) => routes.of(ctx) === 'token' }));
   for (const middleware of provider.middleware) app.use(middleware);
 

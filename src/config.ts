@@ -33,6 +33,14 @@ const httpUrl = z.string().refine((value) => {
   }
 }, 'must be an http(s) URL');
 
+/** A browser origin, `scheme://host[:port]`, nothing after it (Auth0's web_origins, allowed_origins). */
+export function isWebOrigin(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value.replace(/\/$/, '').toLowerCase();
+}
+
+const webOrigin = z.string().refine(isWebOrigin, 'must be an origin: http(s)://host[:port], without a path');
+
 const scopeName = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token (no spaces or quotes)');
 
 export const SCRYPT_PREFIX = 'scrypt$';
@@ -86,6 +94,11 @@ const clientSchema = z.strictObject({
   response_types: z.array(z.enum(['code', 'id_token', 'id_token token', 'token', 'code id_token', 'code token', 'code id_token token', 'none'])).default([]),
   redirect_uris: z.array(httpUrl).default([]),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+  // Auth0's names: browser origins allowed at /oauth/token and /oauth/revoke (CORS), origins that
+  // may frame silent sign-in (web_message), and where /v2/logout may return to.
+  web_origins: z.array(webOrigin).default([]),
+  allowed_origins: z.array(webOrigin).default([]),
+  allowed_logout_urls: z.array(httpUrl).default([]),
 });
 
 const clientGrantSchema = z.strictObject({
@@ -154,6 +167,11 @@ const configSchema = z.strictObject({
   clients: z.array(clientSchema).default([]),
   client_grants: z.array(clientGrantSchema).default([]),
   users: z.array(userSchema).default([]),
+  // Auth0's refresh token expiration: absolute 30 days, idle (unused) 15 days by default.
+  refresh_tokens: z.strictObject({
+    token_lifetime: z.number().int().min(60).max(31_557_600).default(2_592_000),
+    idle_token_lifetime: z.number().int().min(60).max(31_557_600).default(1_296_000),
+  }).default({ token_lifetime: 2_592_000, idle_token_lifetime: 1_296_000 }),
   registration: z.strictObject({
     rate_limit: z.strictObject({
       per_second: z.number().positive().max(100_000).default(5),
@@ -286,6 +304,9 @@ function crossProblems(config: Config): string[] {
   });
   if (dashboardEnabled(config) && clientIds.has(DASHBOARD_CLIENT_ID)) {
     problems.push(`clients: client_id ${DASHBOARD_CLIENT_ID} is the Dashboard's own; choose another (or set dashboard.enabled: false)`);
+  }
+  if (config.refresh_tokens.idle_token_lifetime > config.refresh_tokens.token_lifetime) {
+    problems.push('refresh_tokens.idle_token_lifetime: must not exceed refresh_tokens.token_lifetime');
   }
   const identifiers = new Set<string>();
   const managementAudience = new URL('api/v2/', config.issuer).href;

@@ -1,6 +1,7 @@
-// The example single-page app's static server: the page, its script and style, the settings the
-// page reads (/config.json), and jose's browser build from node_modules (no CDN: the page loads
-// nothing from elsewhere but what it calls, the issuer and the API).
+// The example single-page apps' static server: the implicit-flow page at /, the Auth0 SPA SDK
+// page at /sdk/ (examples/spa-sdk/), their script and style, the settings they read
+// (/config.json), and the browser builds of jose and @auth0/auth0-spa-js from node_modules (no CDN:
+// the pages load nothing from elsewhere but what they call, the issuer and the API).
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +25,16 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: join(HERE, 'index.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { file: join(HERE, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: join(HERE, 'style.css'), type: 'text/css; charset=utf-8' },
+  '/sdk/': { file: join(HERE, '..', 'spa-sdk', 'index.html'), type: 'text/html; charset=utf-8' },
+  '/sdk/app.js': { file: join(HERE, '..', 'spa-sdk', 'app.js'), type: 'text/javascript; charset=utf-8' },
 };
 const VENDOR = '/vendor/jose/';
+// The SDK's ES module build and the Web Worker that keeps its refresh token (workerUrl).
+const SDK_DIR = join(dirname(fileURLToPath(import.meta.resolve('@auth0/auth0-spa-js/package.json'))), 'dist');
+const SDK_FILES: Record<string, string> = {
+  '/vendor/auth0-spa-js/auth0-spa-js.production.esm.js': join(SDK_DIR, 'auth0-spa-js.production.esm.js'),
+  '/vendor/auth0-spa-js/auth0-spa-js.worker.production.js': join(SDK_DIR, 'auth0-spa-js.worker.production.js'),
+};
 
 /** A file of jose's browser build, or undefined for anything else (no way out of its folder). */
 function vendorFile(path: string): string | undefined {
@@ -36,11 +45,12 @@ function vendorFile(path: string): string | undefined {
 }
 
 export function createSpaApp(settings: SpaSettings): Koa {
-  const connect = [...new Set([new URL(settings.issuer).origin, new URL(settings.api).origin])].join(' ');
+  const issuerOrigin = new URL(settings.issuer).origin;
+  const connect = [...new Set([issuerOrigin, new URL(settings.api).origin])].join(' ');
   const app = new Koa();
   app.silent = true;
   app.use(async (ctx, next) => {
-    ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ${connect}; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
+    ctx.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ${connect}; frame-src ${issuerOrigin}; worker-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'no-store');
@@ -60,7 +70,7 @@ export function createSpaApp(settings: SpaSettings): Koa {
       return;
     }
     const known = FILES[ctx.path];
-    const file = known?.file ?? (ctx.path.startsWith(VENDOR) ? vendorFile(ctx.path) : undefined);
+    const file = known?.file ?? SDK_FILES[ctx.path] ?? (ctx.path.startsWith(VENDOR) ? vendorFile(ctx.path) : undefined);
     if (!file) {
       ctx.status = 404;
       ctx.body = 'not found';

@@ -101,16 +101,9 @@ export function errorPage(options: { error: string; description?: string }): str
 <p><small>The application that sent you here may have sent a request the issuer could not accept. Go back to it and try again.</small></p>`);
 }
 
-/** oidc-provider's logout confirmation form is rendered into our layout. */
-export function logoutPage(form: string): string {
-  return layout('Log out', `<h1>Log out</h1>
-<p class="lead">Do you want to log out of the issuer?</p>
-${form}
-<button type="submit" form="op.logoutForm" name="logout" value="yes">Yes, log out</button>
-<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>`);
-}
-
-export function loggedOutPage(clientName?: string): string {
+/** `continueTo`: a logout URL the issuer did not follow on its own (the request did not prove its client). */
+export function loggedOutPage(clientName?: string, continueTo?: URL): string {
+  const link = continueTo ? `\n<p><a href="${escapeHtml(continueTo.href)}">Continue to ${escapeHtml(continueTo.host)}</a></p>` : '';
   return layout('Logged out', `<h1>You are logged out</h1>
-<p class="lead">${clientName ? `You have left ${escapeHtml(clientName)}.` : 'You can close this window.'}</p>`);
+<p class="lead">${clientName ? `You have left ${escapeHtml(clientName)}.` : 'You can close this window.'}</p>${link}`);
 }

@@ -24,7 +24,12 @@ import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './meta
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import { allowApiScopesInClientMetadata } from './api_scopes_in_client_metadata.ts';
 import { exactPortForLocalhost } from './loopback_redirects.ts';
-import { errorPage, loggedOutPage, logoutPage } from '../interactions/views.ts';
+import { errorPage } from '../interactions/views.ts';
+import { isWebOrigin } from '../config.ts';
+import { clientBasedCORS } from './client_cors.ts';
+import { webMessageResponseMode } from './web_message_response_mode.ts';
+import { keepOfflineAccess, OFFLINE_ACCESS_HOOK, refreshTokenTtl, rotateRefreshToken } from './refresh_tokens.ts';
+import { logoutSource, postLogoutSuccessSource } from './auth0_logout.ts';
 
 export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
 
@@ -53,6 +58,10 @@ function staticClients(config: Config): ClientMetadata[] {
       response_types: responseTypes,
       redirect_uris: client.redirect_uris,
       token_endpoint_auth_method: client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+      // Auth0's client fields: browser origins (CORS, silent sign-in) and where logout may return.
+      web_origins: client.web_origins,
+      allowed_origins: client.allowed_origins,
+      post_logout_redirect_uris: client.allowed_logout_urls,
     };
   });
 }
@@ -92,7 +101,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: AUTH0_ROUTES,
     claims: OIDC_CLAIMS,
     scopes: [...OIDC_SCOPES],
-    extraParams: { audience: null, state: checkStateLength },
+    extraParams: { audience: null, state: checkStateLength, [OFFLINE_ACCESS_HOOK]: keepOfflineAccess },
+    // Auth0's web_origins and allowed_origins: lists of browser origins (src/provider/client_cors.ts).
+    extraClientMetadata: {
+      properties: ['web_origins', 'allowed_origins'],
+      validator(_ctx, key, value) {
+        if (value === undefined) return;
+        if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && isWebOrigin(v))) {
+          throw new errors.InvalidClientMetadata(`${key} must be an array of origins (http(s)://host[:port], without a path)`);
+        }
+      },
+    },
     conformIdTokenClaims: false,
     // Never fetch a registrant's sector_identifier_uri (any host and port: SSRF). The registration
     // gate refuses the field; this holds should a client carrying it reach the library another way.
@@ -117,17 +136,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
-      rpInitiatedLogout: {
-        enabled: true,
-        async logoutSource(ctx, form) {
-          ctx.type = 'html';
-          ctx.body = logoutPage(form);
-        },
-        async postLogoutSuccessSource(ctx) {
-          ctx.type = 'html';
-          ctx.body = loggedOutPage(ctx.oidc.client?.clientName);
-        },
-      },
+      // Auth0's /v2/logout: no question asked; third-party logout URLs only when proven (auth0_logout.ts).
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      webMessageResponseMode,
       resourceIndicators: {
         enabled: true,
         // Auth0 names the API with `audience`; the library with `resource` (RFC 8707).
@@ -176,10 +187,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       await grant.save();
       return grant;
     },
-    clientBasedCORS(ctx) {
-      // /userinfo is called from browser apps with a Bearer token and no cookies.
-      return ctx.oidc.route === 'userinfo';
-    },
+    clientBasedCORS,
+    rotateRefreshToken,
     async renderError(ctx, out) {
       ctx.type = 'html';
       const described = describeMetadataDocumentError(out, clientIdOf(ctx));
@@ -193,7 +202,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       BackchannelAuthenticationRequest: 600,
       IdToken: 36_000,
       Interaction: 3600,
-      RefreshToken: 30 * 86_400,
+      RefreshToken: refreshTokenTtl(config) as NonNullable<Configuration['ttl']>['RefreshToken'],
       Session: 3 * 86_400,
       Grant: 365 * 86_400,
     },

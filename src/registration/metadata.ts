@@ -4,6 +4,7 @@
 
 import type { Config } from '../config.ts';
 import { registrableScopes } from '../provider/scopes.ts';
+import { isWebOrigin } from '../config.ts';
 
 export type RegistrationError = { error: 'invalid_redirect_uri' | 'invalid_client_metadata'; error_description: string };
 
@@ -54,6 +55,16 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 // Metadata that makes the library fetch a URL of the registrant's choosing (any host and port)
 // during registration or later: a server-side request forgery from an open endpoint.
 const UNSUPPORTED_FIELDS = ['sector_identifier_uri', 'jwks_uri', 'request_uris'];
+
+const ORIGIN_FIELDS = ['web_origins', 'allowed_origins'];
+
+function originsProblem(field: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return `${field} must be an array of origins`;
+  if (value.length > MAX_REDIRECT_URIS) return `at most ${MAX_REDIRECT_URIS} ${field} may be registered`;
+  const bad = value.find((v) => typeof v !== 'string' || v.length > MAX_URI_LENGTH || !isWebOrigin(v));
+  return bad === undefined ? undefined : `${field} must hold origins, http(s)://host[:port] without a path (${JSON.stringify(String(bad).slice(0, 100))} is not)`;
+}
 
 type RedirectField = 'redirect_uris' | 'post_logout_redirect_uris';
 
@@ -146,6 +157,11 @@ export function checkRegistrationMetadata(body: unknown, options: RegistrationCh
   if (logoutUris.length > MAX_REDIRECT_URIS) return { refusal: fail('invalid_client_metadata', `at most ${MAX_REDIRECT_URIS} post_logout_redirect_uris may be registered`) };
   for (const uri of logoutUris) {
     const problem = redirectUriProblem(uri, 'post_logout_redirect_uris');
+    if (problem) return { refusal: fail('invalid_client_metadata', problem) };
+  }
+  // Auth0's web_origins and allowed_origins: browser origins for CORS and silent sign-in.
+  for (const field of ORIGIN_FIELDS) {
+    const problem = originsProblem(field, metadata[field]);
     if (problem) return { refusal: fail('invalid_client_metadata', problem) };
   }
   for (const field of URI_FIELDS) {
