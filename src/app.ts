@@ -20,6 +20,7 @@ import { createMetrics } from './observability/metrics.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { createRequestLog } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
+import { createClientIdMetadataDocumentHooks } from './provider/client_id_metadata_document.ts';
 import { auditSettingChanges } from './tenant/audit.ts';
 import { createManagementApi } from './management/router.ts';
 import { createDashboard } from './dashboard/router.ts';
@@ -82,8 +83,8 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const store = instrumentStore(deps.store, metrics);
   const [signingKeys, cookieKeys] = await Promise.all([loadSigningKeys(store, config), loadCookieKeys(store, config)]);
   const accounts = createAccounts(config.users);
-  const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys });
   const tenant = createTenantSettings({ store });
+  const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys, tenant });
   const routes = createRouteResolver(provider);
 
   async function reloadTenantFlags(next: Config): Promise<void> {
@@ -125,6 +126,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createAuthorizationResponse(routes));
   app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider, routes }));
   app.use(createDiscoveryFilter(tenant, routes));
+  app.use(createClientIdMetadataDocumentHooks({ tenant, routes }));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics, provider, routes }));
   app.use(createManagementApi({ config, tenant, signingKeys, logger }));
   app.use(clientCors.middleware);

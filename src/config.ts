@@ -160,8 +160,9 @@ const configSchema = z.strictObject({
   tenant: z.strictObject({
     flags: z.strictObject({
       enable_dynamic_client_registration: z.boolean().default(false),
-    }).default({ enable_dynamic_client_registration: false }),
-  }).default({ flags: { enable_dynamic_client_registration: false } }),
+      enable_client_id_metadata_document: z.boolean().default(false),
+    }).default({ enable_dynamic_client_registration: false, enable_client_id_metadata_document: false }),
+  }).default({ flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } }),
   apis: z.array(apiSchema).default([]),
   clients: z.array(clientSchema).default([]),
   client_grants: z.array(clientGrantSchema).default([]),

@@ -58,17 +58,17 @@ describe('Management API: tenant settings', () => {
   test('GET answers the settings with the registration flag', async () => {
     const result = await get({ token });
     assert.equal(result.status, 200);
-    assert.deepEqual(result.json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual(result.json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
     assert.equal(result.headers.get('cache-control'), 'no-store');
   });
 
   test('GET supports fields and include_fields like Auth0', async () => {
-    assert.deepEqual((await get({ token }, '?fields=flags')).json, { flags: { enable_dynamic_client_registration: false } });
-    assert.deepEqual((await get({ token }, '?fields=flags&include_fields=true')).json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual((await get({ token }, '?fields=flags')).json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
+    assert.deepEqual((await get({ token }, '?fields=flags&include_fields=true')).json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
     assert.deepEqual((await get({ token }, '?fields=flags&include_fields=false')).json, {});
     assert.deepEqual((await get({ token }, '?fields=friendly_name')).json, {});
-    assert.deepEqual((await get({ token }, '?fields=friendly_name&include_fields=false')).json, { flags: { enable_dynamic_client_registration: false } });
-    assert.deepEqual((await get({ token }, '?fields=')).json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual((await get({ token }, '?fields=friendly_name&include_fields=false')).json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
+    assert.deepEqual((await get({ token }, '?fields=')).json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
     assertAuth0Error(await get({ token }, '?include_fields=maybe'), 400, 'invalid_query_string', /include_fields/);
     assertAuth0Error(await get({ token }, '?fields=flags&fields=x'), 400, 'invalid_query_string', /fields/);
     assertAuth0Error(await get({ token }, `?fields=${encodeURIComponent('flags,"><script>')}`), 400, 'invalid_query_string');
@@ -77,7 +77,7 @@ describe('Management API: tenant settings', () => {
   test('PATCH merges the flag, answers the whole object, and every instance reads it back', async () => {
     const changed = await patch({ flags: { enable_dynamic_client_registration: true } });
     assert.equal(changed.status, 200, JSON.stringify(changed.json));
-    assert.deepEqual(changed.json, { flags: { enable_dynamic_client_registration: true } });
+    assert.deepEqual(changed.json, { flags: { enable_dynamic_client_registration: true, enable_client_id_metadata_document: false } });
     assert.deepEqual((await get({ token })).json, changed.json);
     assert.deepEqual(await issuer.tenant.read(), changed.json);
 
@@ -86,7 +86,7 @@ describe('Management API: tenant settings', () => {
     assert.deepEqual(unchanged.json, changed.json);
 
     const back = await patch({ flags: { enable_dynamic_client_registration: false } });
-    assert.deepEqual(back.json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual(back.json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
   });
 
   test('each change logs one audit line: client, setting, old and new value, time; never the token', async () => {
@@ -124,7 +124,7 @@ describe('Management API: tenant settings', () => {
       assertAuth0Error(await patch(body), 400, 'invalid_body', message);
     }
     assertAuth0Error(await patch({ flags: { enable_dynamic_client_registration: true }, padding: 'x'.repeat(20_000) }), 413, 'payload_too_large');
-    assert.deepEqual((await get({ token })).json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual((await get({ token })).json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
   });
 
   test('401 in Auth0\'s shape for a missing or malformed Authorization header', async () => {
@@ -212,9 +212,9 @@ describe('Management API: tenant settings', () => {
     assert.equal(sdkToken.status, 200);
     const headers = { 'auth0-client': 'eyJuYW1lIjoibm9kZS1hdXRoMCJ9', accept: 'application/json' };
     const read = await management(issuer.url, 'GET', `${SETTINGS_PATH}?fields=flags&include_fields=true`, { token: sdkToken.json.access_token as string, headers });
-    assert.deepEqual(read.json, { flags: { enable_dynamic_client_registration: false } });
+    assert.deepEqual(read.json, { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } });
     const update = await management(issuer.url, 'PATCH', SETTINGS_PATH, { token: sdkToken.json.access_token as string, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' }, body: { flags: { enable_dynamic_client_registration: true } } });
-    assert.deepEqual(update.json, { flags: { enable_dynamic_client_registration: true } });
+    assert.deepEqual(update.json, { flags: { enable_dynamic_client_registration: true, enable_client_id_metadata_document: false } });
     await patch({ flags: { enable_dynamic_client_registration: false } });
   });
 });

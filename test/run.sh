@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): installs what the tests need when it is missing (Debian's
-# redis-server, redis-cli and chromium), type-checks, then runs every test file on Node 24.
+# redis-server, redis-cli, chromium and openssl), type-checks, then runs every test file on Node 24.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # redis-sentinel package (a wrapper around the same binary) is not needed.
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
+# openssl makes the self-signed certificate of the Client ID Metadata Document tests.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "npm test: installing ${missing[*]} from Debian's packages"

@@ -17,6 +17,13 @@ import { clientCredentialsAudience, grantedScopesFor, isClientCredentials } from
 import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
+import { apiScopes, OIDC_SCOPES } from './scopes.ts';
+import { registrationCheckOptions } from '../registration/metadata.ts';
+import { clientIdMetadataDocumentFeature, clientIdOf, describeMetadataDocumentError } from './client_id_metadata_document.ts';
+import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './metadata_document_fetch.ts';
+import type { TenantSettingsService } from '../tenant/settings.ts';
+import { allowApiScopesInClientMetadata } from './api_scopes_in_client_metadata.ts';
+import { exactPortForLocalhost } from './loopback_redirects.ts';
 import { errorPage } from '../interactions/views.ts';
 import { isWebOrigin } from '../config.ts';
 import { clientBasedCORS } from './client_cors.ts';
@@ -32,6 +39,8 @@ export type ProviderDeps = {
   accounts: Accounts;
   signingKeys: SigningKeys;
   cookieKeys: string[];
+  /** Tenant flags decided per request (Client ID Metadata Documents). */
+  tenant: TenantSettingsService;
 };
 
 function staticClients(config: Config): ClientMetadata[] {
@@ -91,7 +100,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     cookies: { keys: cookieKeys },
     routes: AUTH0_ROUTES,
     claims: OIDC_CLAIMS,
-    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    scopes: [...OIDC_SCOPES],
     extraParams: { audience: null, state: checkStateLength, [OFFLINE_ACCESS_HOOK]: keepOfflineAccess },
     // Auth0's web_origins and allowed_origins: lists of browser origins (src/provider/client_cors.ts).
     extraClientMetadata: {
@@ -109,8 +118,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     sectorIdentifierUriValidate: () => false,
     // RS256 with the issuer's key, or HS256 with the client's secret for clients that register it.
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    // PKCE (S256, the library's only method) for public clients, and for every native app
+    // (RFC 8252 section 8.1), secret or not.
+    pkce: {
+      required: (_ctx, client) => client.clientAuthMethod === 'none' || client.applicationType === 'native',
+    },
     responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
+    // Client ID Metadata Documents: fetched under the issuer's own limits (metadata_document_fetch.ts).
+    fetch: createMetadataDocumentFetch({ development: config.env === 'development' }) as Configuration['fetch'],
+    fetchResponseBodyLimits: { 'client_id metadata document': METADATA_DOCUMENT_MAX_BYTES },
     features: {
+      clientIdMetadataDocument: clientIdMetadataDocumentFeature({ tenant: deps.tenant, checks: registrationCheckOptions(config) }),
       devInteractions: { enabled: false },
       // No registration access token: RFC 7592 management is not offered, so the response carries
       // neither registration_access_token nor registration_client_uri, and nothing is stored for them.
@@ -173,7 +191,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     rotateRefreshToken,
     async renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.body = errorPage({ error: out.error, description: out.error_description });
+      const described = describeMetadataDocumentError(out, clientIdOf(ctx));
+      ctx.body = errorPage({ error: described.error, description: described.error_description });
     },
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 7200,
@@ -191,6 +210,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   allowBareTokenResponseType(provider);
+  allowApiScopesInClientMetadata(provider, apiScopes(config));
+  exactPortForLocalhost(provider);
   if (config.env !== 'production') allowLocalRedirectsForImplicit(provider);
   provider.proxy = config.proxy;
   return provider;

@@ -14,7 +14,7 @@ import { AUTH0_ROUTES } from '../provider/routes.ts';
 import type { RouteResolver } from '../provider/routes.ts';
 import { lockRegistrationRoute, passGate } from './library_route_lock.ts';
 import { createClientCap } from './client_cap.ts';
-import { checkRegistrationMetadata, comparableName } from './metadata.ts';
+import { checkRegistrationMetadata, registrationCheckOptions } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
 import { readJsonBody, replayBody } from '../http/request_body.ts';
 
@@ -62,7 +62,7 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
   const { rate_limit: rateLimit, max_clients: maxClients, max_body_bytes: maxBodyBytes } = config.registration;
   const limiter = createRateLimiter({ store, name: 'register', perSecond: rateLimit.per_second, burst: rateLimit.burst });
   const cap = createClientCap({ store, maxClients, logger });
-  const checkOptions = { production: config.env === 'production', reservedNames: new Set(config.clients.map((client) => comparableName(client.name))) };
+  const checkOptions = registrationCheckOptions(config);
 
   return async function registrationGate(ctx: Context, next: Next): Promise<void> {
     // Every spelling the library's router sends to registration (any case, a trailing slash),

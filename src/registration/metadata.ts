@@ -2,6 +2,8 @@
 // sees it, and the defaults that let a client sending only client_name and redirect_uris use the
 // implicit and authorization code flows at once.
 
+import type { Config } from '../config.ts';
+import { registrableScopes } from '../provider/scopes.ts';
 import { isWebOrigin } from '../config.ts';
 
 export type RegistrationError = { error: 'invalid_redirect_uri' | 'invalid_client_metadata'; error_description: string };
@@ -27,7 +29,7 @@ export const DEFAULT_GRANT_TYPES = ['authorization_code', 'implicit'];
 export const DEFAULT_RESPONSE_TYPES = ['code', 'token', 'id_token token', 'id_token'];
 export const DEFAULT_AUTH_METHOD = 'client_secret_post';
 
-const STRING_FIELDS = ['client_name', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri', 'software_id', 'software_version', 'token_endpoint_auth_method', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'application_type', 'subject_type'];
+const STRING_FIELDS = ['scope', 'client_name', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri', 'software_id', 'software_version', 'token_endpoint_auth_method', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'application_type', 'subject_type'];
 const URI_FIELDS = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'];
 const STRING_ARRAY_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'contacts', 'default_acr_values'];
 
@@ -75,10 +77,14 @@ function redirectUriProblem(value: unknown, field: RedirectField = 'redirect_uri
   return undefined;
 }
 
-/** Tokens in a URL fragment go only to https, or to this machine while developing. */
+/**
+ * Tokens in a URL fragment go only to https, or to this machine while developing, whatever the
+ * application type (a custom scheme or plain http can be claimed by another app or host).
+ */
 function implicitRedirectProblem(value: string, production: boolean, field: RedirectField = 'redirect_uris'): string | undefined {
   const url = new URL(value);
-  if (url.protocol !== 'http:') return undefined;
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol !== 'http:') return `${field} of clients using the implicit flow must use https`;
   if (production) return `${field} of clients using the implicit flow must use https`;
   if (!LOOPBACK_HOSTS.has(url.hostname)) return `${field} of clients using the implicit flow must use https (http is allowed only for localhost and 127.0.0.1 in development)`;
   return undefined;
@@ -104,9 +110,20 @@ function grantTypesFor(responseTypes: string[]): string[] {
  */
 export type RegistrationCheckOptions = {
   production: boolean;
+  /** The values `scope` may keep (OIDC scopes and the configured APIs' scopes); others are dropped. */
+  scopes: ReadonlySet<string>;
   /** Names of the clients ops declared (in comparableName form): a registrant may not take one. */
   reservedNames?: ReadonlySet<string>;
 };
+
+/** RFC 8252: native apps use the authorization code flow with PKCE, never the implicit flow. */
+const NATIVE_GRANT_TYPES = ['authorization_code'];
+const NATIVE_RESPONSE_TYPES = ['code'];
+
+/** The options the issuer's configuration implies: for the gate and for metadata documents alike. */
+export function registrationCheckOptions(config: Pick<Config, 'env' | 'apis' | 'clients'>): RegistrationCheckOptions {
+  return { production: config.env === 'production', scopes: registrableScopes(config), reservedNames: new Set(config.clients.map((client) => comparableName(client.name))) };
+}
 
 export function checkRegistrationMetadata(body: unknown, options: RegistrationCheckOptions): { metadata: Record<string, unknown> } | { refusal: RegistrationError } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -163,7 +180,15 @@ export function checkRegistrationMetadata(body: unknown, options: RegistrationCh
   if (name !== undefined && options.reservedNames?.has(comparableName(name))) {
     return { refusal: fail('invalid_client_metadata', 'client_name is the name of an application of this tenant; choose another') };
   }
-  const auth = (metadata.token_endpoint_auth_method as string | undefined) ?? DEFAULT_AUTH_METHOD;
+  // An MCP client copies its resource's scopes (`mcp:tools`): keep what the issuer knows, drop the rest.
+  if (typeof metadata.scope === 'string') {
+    const known = [...new Set(metadata.scope.split(' ').filter((value) => options.scopes.has(value)))];
+    if (known.length) metadata.scope = known.join(' ');
+    else delete metadata.scope;
+  }
+  const native = metadata.application_type === 'native';
+  // A native app cannot keep a secret (RFC 8252 section 8.5): public unless it says otherwise.
+  const auth = (metadata.token_endpoint_auth_method as string | undefined) ?? (native ? 'none' : DEFAULT_AUTH_METHOD);
   if (!AUTH_METHODS.has(auth)) {
     return { refusal: fail('invalid_client_metadata', `token_endpoint_auth_method must be one of ${[...AUTH_METHODS].join(', ')}`) };
   }
@@ -192,12 +217,15 @@ export function checkRegistrationMetadata(body: unknown, options: RegistrationCh
   } else if (responseTypes) {
     grantTypes = grantTypesFor(responseTypes);
   } else {
-    grantTypes = [...DEFAULT_GRANT_TYPES];
-    responseTypes = [...DEFAULT_RESPONSE_TYPES];
+    grantTypes = [...(native ? NATIVE_GRANT_TYPES : DEFAULT_GRANT_TYPES)];
+    responseTypes = [...(native ? NATIVE_RESPONSE_TYPES : DEFAULT_RESPONSE_TYPES)];
+  }
+  if (native && (grantTypes.includes('implicit') || responseTypes.some((type) => type !== 'code'))) {
+    return { refusal: fail('invalid_client_metadata', 'native clients use the authorization code flow with PKCE (RFC 8252): grant_types authorization_code (and refresh_token), response_types code') };
   }
   metadata.grant_types = grantTypes;
   metadata.response_types = responseTypes;
-  if (grantTypes.includes('implicit') && (metadata.application_type ?? 'web') === 'web') {
+  if (grantTypes.includes('implicit')) {
     for (const uri of uris as string[]) {
       const problem = implicitRedirectProblem(uri, options.production);
       if (problem) return { refusal: fail('invalid_redirect_uri', problem) };

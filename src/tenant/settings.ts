@@ -5,15 +5,17 @@ import type { Json, Store } from '../../adapters/contract.ts';
 
 export type TenantFlags = {
   enable_dynamic_client_registration: boolean;
+  /** An https URL as client_id names a Client ID Metadata Document (src/provider/client_id_metadata_document.ts). */
+  enable_client_id_metadata_document: boolean;
 };
 
 export type TenantSettings = {
   flags: TenantFlags;
 };
 
-export const FLAG_NAMES = ['enable_dynamic_client_registration'] as const satisfies readonly (keyof TenantFlags)[];
+export const FLAG_NAMES = ['enable_dynamic_client_registration', 'enable_client_id_metadata_document'] as const satisfies readonly (keyof TenantFlags)[];
 
-export const DEFAULT_SETTINGS: TenantSettings = { flags: { enable_dynamic_client_registration: false } };
+export const DEFAULT_SETTINGS: TenantSettings = { flags: { enable_dynamic_client_registration: false, enable_client_id_metadata_document: false } };
 
 const SETTINGS_DOCUMENT = 'tenant_settings';
 /** The flag values of the config file as last applied, to tell a file change from an old value. */

@@ -9,6 +9,11 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   };
 }
 
+declare module 'oidc-provider/lib/helpers/features.js' {
+  /** The experimental features and the draft version each implements (acknowledged with `ack`). */
+  export const EXPERIMENTS: Map<string, { name: string; version: string | string[] }>;
+}
+
 declare module 'oidc-provider/lib/response_modes/form_post.js' {
   /** The library's auto-submitting form page (its inline script's hash is added to the CSP). */
   export default function formPost(ctx: object, action: string, inputs: Record<string, string>): void;
