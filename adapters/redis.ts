@@ -39,6 +39,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 
 import { GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
+import { closeRedisClient } from './redis_client.ts';
 import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
 
 export type RedisStoreOptions = {
@@ -475,13 +476,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([client, durable].map(async (conn) => {
-        if (!conn) return;
-        if (conn.status !== 'end') await conn.quit().catch(() => undefined);
-        // quit() leaves a Sentinel client's failover detector (its subscriptions to the
-        // sentinels) open; disconnect() closes it, and anything else quit could not.
-        conn.disconnect();
-      }));
+      // Nothing of either connection (Sentinel subscriptions included) outlives this: see closeRedisClient.
+      await Promise.all([client, durable].map((conn) => (conn ? closeRedisClient(conn) : undefined)));
     },
   };
 }

@@ -12,7 +12,7 @@ import type { Config } from './config.ts';
 import { createApp } from './app.ts';
 import type { Store } from '../adapters/contract.ts';
 import { createRedisStore } from '../adapters/redis.ts';
-import { createRedisClient, describeTarget, waitUntilReady } from '../adapters/redis_client.ts';
+import { closeRedisClient, createRedisClient, describeTarget, waitUntilReady } from '../adapters/redis_client.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
 import { logRedisConnection, redisTargetOf } from './storage.ts';
 import { planWorkers, runWorkerPool } from './workers.ts';
@@ -32,7 +32,7 @@ async function createStore(config: Config, logger: Logger): Promise<Store> {
   try {
     await waitUntilReady(client, REDIS_STARTUP_WAIT_MS);
   } catch (error) {
-    client.disconnect();
+    await closeRedisClient(client);
     throw error;
   }
   return createRedisStore({ client, prefix, waitForReplicas: replicas > 0 ? { replicas, timeoutMs: waitMs } : undefined });
