@@ -42,6 +42,8 @@ export type AppDeps = {
   logger: Logger;
   /** Defaults to a registry of this app's own. */
   metrics?: Metrics;
+  /** True once a stop signal arrived (src/shutdown.ts): /readyz answers 503 from then on. */
+  draining?: () => boolean;
 };
 
 export type Issuer = {
@@ -53,19 +55,34 @@ export type Issuer = {
   reloadTenantFlags(config: Config): Promise<void>;
 };
 
-function operationsRoutes(store: Store, metrics: Metrics): Router {
+/**
+ * /metrics on the issuer's port only in development and test, and only without a metrics port
+ * of its own (src/main.ts serves that one): a production issuer's port is public.
+ */
+function metricsOnIssuerPort(config: Config): boolean {
+  return config.env !== 'production' && (config.metrics.port === undefined || config.metrics.port === null);
+}
+
+function operationsRoutes(config: Config, store: Store, metrics: Metrics, draining: () => boolean): Router {
   const router = new Router();
-  router.get('/metrics', async (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
-  });
+  if (metricsOnIssuerPort(config)) {
+    router.get('/metrics', async (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+    });
+  }
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
+    if (draining()) {
+      ctx.status = 503;
+      ctx.body = { status: 'shutting_down', store: store.kind };
+      return;
+    }
     try {
       await store.ping();
       ctx.body = { status: 'ready', store: store.kind };
@@ -111,7 +128,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createStoreUnavailableHandler(logger));
   app.use(createSecurityHeaders());
 
-  for (const router of [operationsRoutes(store, metrics), createInteractionRoutes({ provider, accounts, config, store, metrics })]) {
+  for (const router of [operationsRoutes(config, store, metrics, deps.draining ?? (() => false)), createInteractionRoutes({ provider, accounts, config, store, metrics })]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
+import { applySecretFiles } from './secret_files.ts';
+
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
 
 export class ConfigError extends Error {
@@ -156,7 +158,19 @@ const configSchema = z.strictObject({
   }).default({}),
   cookies: z.strictObject({
     keys: z.array(z.string().min(32, 'must be at least 32 characters')).nullish(),
+    // Read by loadConfig (src/secret_files.ts) into `keys`; kept here so the schema lists it.
+    keys_file: z.string().min(1).nullish(),
   }).default({}),
+  client_secrets_file: z.string().min(1).nullish(),
+  shutdown: z.strictObject({
+    // null: 5 s in production (a load balancer needs that long to stop sending), 0 otherwise.
+    drain_seconds: z.number().min(0).max(300).nullish(),
+    grace_seconds: z.number().min(0).max(300).default(10),
+  }).default({ grace_seconds: 10 }),
+  metrics: z.strictObject({
+    port: z.number().int().min(0).max(65535).nullish(),
+    host: z.string().min(1).default('127.0.0.1'),
+  }).default({ host: '127.0.0.1' }),
   tenant: z.strictObject({
     flags: z.strictObject({
       enable_dynamic_client_registration: z.boolean().default(false),
@@ -213,6 +227,12 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
   LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
   DASHBOARD_ENABLED: { path: ['dashboard', 'enabled'], type: 'boolean' },
+  COOKIE_KEYS_FILE: { path: ['cookies', 'keys_file'], type: 'string' },
+  CLIENT_SECRETS_FILE: { path: ['client_secrets_file'], type: 'string' },
+  SHUTDOWN_DRAIN_SECONDS: { path: ['shutdown', 'drain_seconds'], type: 'number' },
+  SHUTDOWN_GRACE_SECONDS: { path: ['shutdown', 'grace_seconds'], type: 'number' },
+  METRICS_PORT: { path: ['metrics', 'port'], type: 'number' },
+  METRICS_HOST: { path: ['metrics', 'host'], type: 'string' },
 };
 
 type Tree = Record<string, unknown>;
@@ -362,7 +382,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaultFile = D
   const problems: string[] = [];
   tree = mergeConfig(tree, envOverrides(env, problems));
   if (problems.length) throw new ConfigError(problems);
-  return parseConfig(tree);
+  const secrets = applySecretFiles(tree);
+  if (secrets.problems.length) throw new ConfigError(secrets.problems);
+  return parseConfig(secrets.tree);
+}
+
+/** Seconds the issuer keeps serving after SIGTERM before it stops listening (docs/production.md). */
+export function drainSeconds(config: Pick<Config, 'env' | 'shutdown'>): number {
+  return config.shutdown.drain_seconds ?? (config.env === 'production' ? 5 : 0);
 }
 
 /** The client id the Dashboard signs in with (src/dashboard/). */

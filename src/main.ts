@@ -3,11 +3,12 @@
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, drainSeconds, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createApp } from './app.ts';
 import type { Store } from '../adapters/contract.ts';
@@ -16,8 +17,8 @@ import { closeRedisClient, createRedisClient, describeTarget, waitUntilReady } f
 import { createSqliteStore } from '../adapters/sqlite.ts';
 import { logRedisConnection, redisTargetOf } from './storage.ts';
 import { planWorkers, runWorkerPool } from './workers.ts';
-
-const SHUTDOWN_GRACE_MS = 10_000;
+import { createGracefulShutdown } from './shutdown.ts';
+import { createMetricsListener } from './observability/metrics.ts';
 
 /** How long a starting issuer waits for Redis (a container may start before it). */
 const REDIS_STARTUP_WAIT_MS = 30_000;
@@ -52,24 +53,28 @@ async function start(logger: Logger): Promise<void> {
   const config = loadConfig(process.env);
   logger.level = config.log.level;
   const store = await createStore(config, logger);
-  const { app, reloadTenantFlags } = await createApp({ config, store, logger });
-  const server = createServer(app.callback());
+  const shutdown = createGracefulShutdown({ logger, drainMs: drainSeconds(config) * 1000, graceMs: config.shutdown.grace_seconds * 1000 });
+  const { app, metrics, reloadTenantFlags } = await createApp({ config, store, logger, draining: shutdown.draining });
+  const server = createServer(shutdown.wrap(app.callback()));
+  const servers = [server];
   await listen(server, config.port, config.host);
+  if (config.metrics.port !== undefined && config.metrics.port !== null) {
+    // Its own listener (metrics.host, loopback by default): scrapers reach it, the public does not.
+    const metricsServer = createServer(createMetricsListener(metrics));
+    await listen(metricsServer, config.metrics.port, config.metrics.host);
+    servers.push(metricsServer);
+    const { port } = metricsServer.address() as AddressInfo;
+    logger.info({ metrics: `http://${config.metrics.host}:${port}/metrics` }, 'metrics served on their own listener');
+  } else if (config.env === 'production') {
+    logger.info('metrics not served: set metrics.port (METRICS_PORT) to serve /metrics on a listener of its own');
+  }
   logger.info({ issuer: config.issuer, port: config.port, store: store.kind, env: config.env }, `issuer ready at ${config.issuer}`);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
-    const forced = setTimeout(() => {
-      logger.warn('requests still in flight after the grace period; closing them');
-      server.closeAllConnections();
-    }, SHUTDOWN_GRACE_MS);
-    forced.unref();
-    server.closeIdleConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    clearTimeout(forced);
+    await shutdown.drain(servers, signal);
     await store.close();
     logger.info('stopped');
     process.exitCode = 0;
@@ -109,7 +114,9 @@ async function main(logger: Logger): Promise<void> {
     const plan = planWorkers(config, redisTargetOf(config.storage) !== undefined);
     if (plan.note) logger.warn(plan.note);
     if (plan.workers > 1) {
-      await runWorkerPool({ workers: plan.workers, logger, stopTimeoutMs: SHUTDOWN_GRACE_MS + 5000 });
+      // Workers drain and finish as one process does (src/shutdown.ts); killed only well after that.
+      const stopTimeoutMs = (drainSeconds(config) + config.shutdown.grace_seconds + 5) * 1000;
+      await runWorkerPool({ workers: plan.workers, logger, stopTimeoutMs });
       logger.info('every worker has stopped');
       process.exitCode = 0;
       return;
