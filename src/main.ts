@@ -68,8 +68,6 @@ async function start(logger: Logger): Promise<void> {
   } else if (config.env === 'production') {
     logger.info('metrics not served: set metrics.port (METRICS_PORT) to serve /metrics on a listener of its own');
   }
-  logger.info({ issuer: config.issuer, port: config.port, store: store.kind, env: config.env }, `issuer ready at ${config.issuer}`);
-
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -96,6 +94,9 @@ async function start(logger: Logger): Promise<void> {
   // primary), and the second must not kill it before its requests are answered.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // Only now: until a handler is installed, SIGTERM kills the process outright, and whoever
+  // waits for this line (an orchestrator, a test) may send it at once.
+  logger.info({ issuer: config.issuer, port: config.port, store: store.kind, env: config.env }, `issuer ready at ${config.issuer}`);
 }
 
 // JSON lines for machines; readable lines (pino-pretty) when a person watches a development terminal.

@@ -141,6 +141,20 @@ describe('graceful drain', () => {
     }
   });
 
+  test('SIGTERM the moment the issuer says it is ready: a drain and exit 0, never the default kill', async () => {
+    // The ready line used to come before the signal handlers: a SIGTERM sent on it killed the
+    // process outright (exit by signal) 8 times in 25 on a loaded machine.
+    for (let run = 0; run < 10; run++) {
+      const issuer = await startIssuerProcess({ SQLITE_FILE: `${dir.path}/ready-${run}.sqlite` });
+      try {
+        assert.equal(await issuer.stop('SIGTERM'), 0, issuer.output());
+        assert.match(issuer.output(), /"msg":"stopped"/);
+      } finally {
+        await issuer.stop('SIGKILL');
+      }
+    }
+  });
+
   describe('WEB_CONCURRENCY workers drain the same way', () => {
     let redis: TestRedis;
     before(async () => {
