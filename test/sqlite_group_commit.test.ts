@@ -1,0 +1,187 @@
+// Group commit in the SQLite store (adapters/sqlite_group_commit.ts): concurrent writes share one
+// transaction, reads see writes still queued, a write is answered only once it is committed,
+// a failed transaction rejects all of its writes, and kill -9 loses nothing acknowledged.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, test } from 'node:test';
+
+import { isStoreUnavailable } from '../adapters/contract.ts';
+import { createSqliteStore } from '../adapters/sqlite.ts';
+
+describe('sqlite group commit', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-group-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A store whose commits are recorded (writes per commit, and whether it succeeded). */
+  function openStore(name: string) {
+    const file = join(dir, `${name}.sqlite`);
+    const commits: Array<{ writes: number; ok: boolean }> = [];
+    const store = createSqliteStore({ file, onCommit: (writes, ok) => commits.push({ writes, ok }) });
+    return { file, store, commits };
+  }
+
+  test('writes issued together share one transaction; each is answered only once another connection can read it', async () => {
+    const { file, store, commits } = openStore('grouped');
+    const raw = new DatabaseSync(file, { readOnly: true });
+    try {
+      const clients = store.adapterFor('Client');
+      const visibleWhenAnswered: boolean[] = [];
+      await Promise.all(Array.from({ length: 50 }, (_, i) => clients.upsert(`c${i}`, { client_id: `c${i}` }).then(() => {
+        visibleWhenAnswered.push(raw.prepare("SELECT 1 FROM models WHERE model = 'Client' AND id = $id").get({ id: `c${i}` }) !== undefined);
+      })));
+      assert.deepEqual(commits, [{ writes: 50, ok: true }], 'one commit for the 50 concurrent writes');
+      assert.equal(visibleWhenAnswered.length, 50);
+      assert.ok(visibleWhenAnswered.every(Boolean), 'a write was answered before it was committed');
+
+      // One after the other, each waits for its own commit.
+      commits.length = 0;
+      for (let i = 0; i < 3; i++) await store.increment('sequential', 60);
+      assert.deepEqual(commits, [{ writes: 1, ok: true }, { writes: 1, ok: true }, { writes: 1, ok: true }]);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
+  test('a read right after an un-awaited write sees it', async () => {
+    const { store, commits } = openStore('read-your-writes');
+    try {
+      const sessions = store.adapterFor('Session');
+      const written = sessions.upsert('s1', { uid: 'u1', accountId: 'a' }, 60);
+      assert.deepEqual(await sessions.find('s1'), { uid: 'u1', accountId: 'a' });
+      await written;
+
+      const pending = [
+        sessions.upsert('s2', { uid: 'u2' }, 60),
+        store.adapterFor('Client').upsert('c1', { client_id: 'c1' }),
+        store.putDocument('settings', { flag: true }),
+      ];
+      assert.deepEqual(await sessions.findByUid('u2'), { uid: 'u2' });
+      assert.equal(await store.countClients(), 1);
+      assert.deepEqual(await store.getDocument('settings'), { flag: true });
+      await Promise.all(pending);
+
+      const grantId = 'g1';
+      await store.adapterFor('AccessToken').upsert('at1', { grantId }, 60);
+      const revoked = store.adapterFor('AccessToken').revokeByGrantId(grantId);
+      assert.equal(await store.adapterFor('AccessToken').find('at1'), undefined);
+      await revoked;
+
+      const consumed = store.adapterFor('AuthorizationCode').upsert('code', { grantId }, 60).then(() => {});
+      const marking = store.adapterFor('AuthorizationCode').consume('code');
+      assert.equal(typeof (await store.adapterFor('AuthorizationCode').find('code'))?.consumed, 'number');
+      await Promise.all([consumed, marking]);
+
+      // A read of something no queued write touches leaves the batch to grow.
+      commits.length = 0;
+      const batch = [sessions.upsert('s3', { uid: 'u3' }, 60), sessions.upsert('s4', { uid: 'u4' }, 60)];
+      assert.equal(await store.adapterFor('Client').find('unrelated'), undefined);
+      const third = sessions.upsert('s5', { uid: 'u5' }, 60);
+      await Promise.all([...batch, third]);
+      assert.deepEqual(commits, [{ writes: 3, ok: true }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a transaction that cannot start rejects every write in it with StoreUnavailableError, after one wait', async () => {
+    const { file, store, commits } = openStore('locked');
+    const other = new DatabaseSync(file);
+    try {
+      await store.putDocument('probe', { ok: true });
+      commits.length = 0;
+      other.exec('BEGIN IMMEDIATE');
+      const started = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.adapterFor('Client').upsert(`locked-${i}`, { client_id: `locked-${i}` })));
+      const waited = performance.now() - started;
+      other.exec('ROLLBACK');
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(isStoreUnavailable(result.reason), String(result.reason));
+      }
+      assert.deepEqual(commits, [{ writes: 5, ok: false }]);
+      // One busy wait (about a second) for the whole batch, not one per write.
+      assert.ok(waited < 2500, `five writes waited ${Math.round(waited)} ms`);
+      assert.equal(await store.countClients(), 0, 'nothing of the failed batch is stored');
+      await store.adapterFor('Client').upsert('after', { client_id: 'after' });
+      assert.equal(await store.countClients(), 1);
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+});
+
+// Runs in a child process: concurrent writes, 25 at a time, printing each id once its write
+// was answered (stdout to a pipe is synchronous on Linux), until it is killed.
+const WRITER = `
+const { createSqliteStore } = await import(process.env.WRITER_SQLITE);
+const store = createSqliteStore({ file: process.env.WRITER_FILE, onCommit: (writes) => { if (writes > 1) process.stdout.write('batch ' + writes + '\\n'); } });
+const clients = store.adapterFor('Client');
+let n = 0;
+for (;;) {
+  await Promise.all(Array.from({ length: 25 }, () => {
+    const id = 'client-' + n++;
+    return clients.upsert(id, { client_id: id }).then(() => process.stdout.write('ack ' + id + '\\n'));
+  }));
+}
+`;
+
+describe('sqlite durability under group commit', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-kill-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const killAfter of [200, 500, 1000, 1500, 2000, 3000]) {
+    test(`kill -9 after about ${killAfter} acknowledged writes loses none of them`, async (t) => {
+      const file = join(dir, `kill-${killAfter}.sqlite`);
+      const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER], {
+        env: { ...process.env, WRITER_SQLITE: new URL('../adapters/sqlite.ts', import.meta.url).href, WRITER_FILE: file },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const acknowledged: string[] = [];
+      let batches = 0;
+      let buffered = '';
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const line of lines) {
+          if (line.startsWith('ack ')) acknowledged.push(line.slice(4));
+          else if (line.startsWith('batch ')) batches++;
+        }
+        if (acknowledged.length >= killAfter) child.kill('SIGKILL');
+      });
+      const signal = await exited;
+      clearTimeout(guard);
+      assert.equal(signal, 'SIGKILL', stderr);
+      assert.ok(acknowledged.length >= killAfter, `only ${acknowledged.length} writes acknowledged: ${stderr}`);
+      assert.ok(batches > 0, 'no commit carried more than one write');
+
+      const store = createSqliteStore({ file });
+      try {
+        const clients = store.adapterFor('Client');
+        const missing: string[] = [];
+        for (const id of acknowledged) if ((await clients.find(id)) === undefined) missing.push(id);
+        const stored = await store.countClients();
+        t.diagnostic(`${acknowledged.length} acknowledged, ${stored} stored (writes in flight may be there too), ${batches} grouped commits`);
+        assert.deepEqual(missing, [], 'acknowledged writes lost');
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});
