@@ -25,6 +25,7 @@ import type { Row, ServerSummary } from './report.ts';
 import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
 import { prepareSession, SCENARIOS } from './scenarios.ts';
 import { BASELINE_MAIN, cpuMs, ISSUER_MAIN, ROOT, startServer } from './servers.ts';
+import { withServerFlags } from '../src/server_flags.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,7 +54,7 @@ const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick
 const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
 const scenarios = SCENARIOS.filter((s) => !args.only || args.only.split(',').includes(s.id));
 
-type ServerPlan = { name: string; entry: string; readyLine?: string; readyPath?: string; readyCount?: number; env: Record<string, string>; redis: boolean; scenarios: typeof scenarios; headline: boolean };
+type ServerPlan = { name: string; entry: string; readyLine?: string; readyPath?: string; readyCount?: number; env: Record<string, string>; nodeArgs?: string[]; redis: boolean; scenarios: typeof scenarios; headline: boolean };
 
 const dir = mkdtempSync(join(tmpdir(), 'issuer-bench-'));
 mkdirSync(join(dir, 'redis'));
@@ -63,6 +64,9 @@ writeFileSync(configFile, issuerConfigYaml());
 
 // --node-options: V8/Node flags for every server under test (e.g. --max-semi-space-size=16).
 const nodeOptions: Record<string, string> = args['node-options'] ? { NODE_OPTIONS: args['node-options'] } : {};
+// The issuer runs with the V8 flags `npm start` gives it (an own value in --node-options wins);
+// bare oidc-provider with Node's defaults, as a library user would run it.
+const issuerArgs = withServerFlags([], args['node-options']);
 const issuerEnv = (extra: Record<string, string>) => ({ NODE_ENV: 'production', CONFIG_FILE: configFile, LOG_LEVEL: args['log-level'], ...nodeOptions, ...extra });
 const redisEnv = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: `bench:${prefix}:` });
 
@@ -71,16 +75,16 @@ const issuerReady = ['info', 'debug', 'trace'].includes(args['log-level']) ? { r
 const clustered = webConcurrencySupported();
 let plans: ServerPlan[] = [
   { name: 'baseline', entry: BASELINE_MAIN, readyLine: BASELINE_READY, env: { NODE_ENV: 'production', ...nodeOptions }, redis: false, scenarios, headline: true },
-  { name: 'sqlite', entry: ISSUER_MAIN, ...issuerReady, env: issuerEnv({ SQLITE_FILE: join(dir, 'sqlite', 'issuer.sqlite') }), redis: false, scenarios, headline: true },
-  { name: 'redis', entry: ISSUER_MAIN, ...issuerReady, env: issuerEnv({ ...redisEnv('redis'), ...(clustered ? { WEB_CONCURRENCY: '1' } : {}) }), redis: true, scenarios, headline: true },
+  { name: 'sqlite', entry: ISSUER_MAIN, ...issuerReady, nodeArgs: issuerArgs, env: issuerEnv({ SQLITE_FILE: join(dir, 'sqlite', 'issuer.sqlite') }), redis: false, scenarios, headline: true },
+  { name: 'redis', entry: ISSUER_MAIN, ...issuerReady, nodeArgs: issuerArgs, env: issuerEnv({ ...redisEnv('redis'), ...(clustered ? { WEB_CONCURRENCY: '1' } : {}) }), redis: true, scenarios, headline: true },
 ];
 if (args.servers) plans = plans.filter((p) => args.servers!.split(',').includes(p.name));
 if (diagnostics) {
   // Bare oidc-provider over the project's Redis adapter: what Redis costs without the extension.
   plans.push({ name: 'baseline, Redis adapter', entry: BASELINE_MAIN, readyLine: BASELINE_READY, env: { NODE_ENV: 'production', BASELINE_REDIS_URL: redis.url, REDIS_PREFIX: 'bench:baseline:', ...nodeOptions }, redis: true, scenarios, headline: false });
-  plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyPath: '/healthz', env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
+  plans.push({ name: 'redis, LOG_LEVEL=silent', entry: ISSUER_MAIN, readyPath: '/healthz', nodeArgs: issuerArgs, env: issuerEnv({ ...redisEnv('silent'), LOG_LEVEL: 'silent' }), redis: true, scenarios, headline: false });
   // WEB_CONCURRENCY hook: measured once src/main.ts supports it (node:cluster workers).
-  if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, ...issuerReady, readyCount: 2, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
+  if (clustered) plans.push({ name: 'redis, WEB_CONCURRENCY=2', entry: ISSUER_MAIN, ...issuerReady, readyCount: 2, nodeArgs: issuerArgs, env: issuerEnv({ ...redisEnv('cluster'), WEB_CONCURRENCY: '2' }), redis: true, scenarios, headline: false });
 }
 
 const rows: Row[] = [];
@@ -95,7 +99,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 log(`bench: ${quick ? 'quick' : 'full'} run (load average ${loadAverage.toFixed(2)} at start), ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
 try {
   for (const plan of plans) {
-    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
+    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
     const atReady = server.memory();
     log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
     try {

@@ -25,6 +25,8 @@ export type ServerOptions = {
   readyPath?: string;
   /** Where the log file (and CPU profiles) go. */
   dir: string;
+  /** Node and V8 flags before the entry (the issuer's are src/server_flags.ts, as `npm start` passes them). */
+  nodeArgs?: string[];
   /** Write a V8 CPU profile on exit (node --cpu-prof) into `dir`/profiles-<name>. */
   profile?: boolean;
   readyWithinMs?: number;
@@ -105,7 +107,7 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
   const out = openSync(logFile, 'w');
   const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const started = performance.now();
-  const child = spawn(process.execPath, [...execArgv, options.entry], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...execArgv, options.entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), ISSUER: url, HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', out, out],

@@ -16,6 +16,7 @@ import { createRedisStore } from '../adapters/redis.ts';
 import { closeRedisClient, createRedisClient, describeTarget, waitUntilReady } from '../adapters/redis_client.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
 import { logRedisConnection, redisTargetOf } from './storage.ts';
+import { withServerFlags } from './server_flags.ts';
 import { planWorkers, runWorkerPool } from './workers.ts';
 import { createGracefulShutdown } from './shutdown.ts';
 import { createMetricsListener } from './observability/metrics.ts';
@@ -117,7 +118,9 @@ async function main(logger: Logger): Promise<void> {
     if (plan.workers > 1) {
       // Workers drain and finish as one process does (src/shutdown.ts); killed only well after that.
       const stopTimeoutMs = (drainSeconds(config) + config.shutdown.grace_seconds + 5) * 1000;
-      await runWorkerPool({ workers: plan.workers, logger, stopTimeoutMs });
+      // The workers get the server's V8 settings even when the primary was started without them.
+      const execArgv = withServerFlags(process.execArgv, process.env.NODE_OPTIONS);
+      await runWorkerPool({ workers: plan.workers, logger, stopTimeoutMs, execArgv });
       logger.info('every worker has stopped');
       process.exitCode = 0;
       return;

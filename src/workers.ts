@@ -29,6 +29,8 @@ export type WorkerPoolOptions = {
   logger: Logger;
   /** How long workers get to finish after a stop signal before they are killed. */
   stopTimeoutMs: number;
+  /** Node and V8 flags for the workers (src/server_flags.ts `withServerFlags`). */
+  execArgv?: string[];
 };
 
 /** A worker that dies sooner than this after it started counts as crash-looping. */
@@ -104,6 +106,8 @@ export function runWorkerPool(options: WorkerPoolOptions): Promise<void> {
     // that has just died is lost and hangs its client, while one left in the shared backlog is
     // accepted by a live worker (test/workers.test.ts kills a worker under traffic).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // After the policy: setupPrimary fixes it (node:cluster reads it on the first setup).
+    if (options.execArgv) cluster.setupPrimary({ execArgv: options.execArgv });
     logger.info({ workers }, `starting ${workers} worker processes`);
     cluster.once('listening', () => {
       for (let i = 1; i < workers && !stopping; i++) fork();

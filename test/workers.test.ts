@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { SERVER_V8_FLAGS } from '../src/server_flags.ts';
+import { commandLine } from './support/proc.ts';
 import { startIssuerProcess } from './support/process.ts';
 import { waitFor } from './support/wait.ts';
 import type { IssuerProcess } from './support/process.ts';
@@ -75,6 +77,8 @@ describe('WEB_CONCURRENCY on Redis', () => {
       pids = started(issuer).map((line) => Number(line.pid));
       assert.equal(pids.length, 2);
       assert.ok(pids.every(alive));
+      // The primary was started without the server's V8 flags (plain `node src/main.ts`): the workers get them.
+      for (const pid of pids) for (const flag of SERVER_V8_FLAGS) assert.ok(commandLine(pid).includes(flag), `worker ${pid}: ${commandLine(pid).join(' ')}`);
       for (let i = 0; i < 6; i++) assert.equal(await register(issuer.url), 201);
 
       // A worker dies unexpectedly: the other keeps serving, the primary starts a new one.
