@@ -38,6 +38,8 @@ export type SqliteStoreOptions = {
   now?: () => number;
   /** Called after each commit with the number of writes it carried and whether it succeeded (tests, metrics). */
   onCommit?: (writes: number, ok: boolean) => void;
+  /** Called after each chunk of the expiry sweep with the rows it deleted and its milliseconds (bench). */
+  onSweep?: (deleted: number, ms: number) => void;
 };
 
 // The footprints of the project's own data in the group commit (models are oidc-provider's names).
@@ -221,13 +223,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const at = now();
       for (;;) {
         if (closed) return;
-        const deleted = await commits.write('all', () => {
-          const models = Number(statements.sweepModels.run({ now: at }).changes);
-          const counters = Number(statements.sweepCounters.run({ now: at }).changes);
-          statements.sweepClientSlots.run({ now: at });
-          return Math.max(models, counters);
-        });
-        if (deleted < SWEEP_CHUNK) return;
+        const started = performance.now();
+        const [models, counters] = await commits.write('all', () => [
+          Number(statements.sweepModels.run({ now: at }).changes),
+          Number(statements.sweepCounters.run({ now: at }).changes),
+          statements.sweepClientSlots.run({ now: at }),
+        ]);
+        options.onSweep?.(models + counters, performance.now() - started);
+        if (models < SWEEP_CHUNK && counters < SWEEP_CHUNK) return;
       }
     } finally {
       sweeping = false;

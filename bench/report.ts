@@ -1,5 +1,6 @@
 // The benchmark's table, its targets (met or not met), and bench/results.md.
 import type { LoadResult } from './load.ts';
+import type { PreloadReport } from './preload.ts';
 import type { CommandCount } from './redis_counter.ts';
 import type { ScenarioId } from './scenarios.ts';
 import type { Memory } from './servers.ts';
@@ -101,6 +102,33 @@ export function overheadTable(rows: Row[]): string | undefined {
     const issuer = find(rows, 'redis', b.scenario);
     if (!issuer) continue;
     lines.push(`| ${b.title} | ${fixed(b.load.rps, 0)} | ${fixed(issuer.load.rps, 0)} | ${fixed(issuer.load.rps / b.load.rps, 2)}x | ${fixed(b.cpu.server, 2)} → ${fixed(issuer.cpu.server, 2)} |`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * --preload=N: each scenario at N against the same server before the preload (issue 15: at
+ * least 0.9x), what each entity costs in the store, and the SQLite sweeper's runs.
+ */
+export function preloadTable(rows: Row[], preloads: Array<{ server: string; label: string; report: PreloadReport }>): string {
+  const lines = [
+    '| scenario | server | req/s at 0 | req/s at N | at N ÷ at 0 | CPU ms/req at 0 → at N |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const { server, label } of preloads) {
+    for (const at of rows.filter((r) => r.server === label)) {
+      const zero = find(rows, server, at.scenario);
+      if (!zero) continue;
+      lines.push(`| ${at.title} | ${label} | ${fixed(zero.load.rps, 0)} | ${fixed(at.load.rps, 0)} | ${fixed(at.load.rps / zero.load.rps, 2)}x | ${fixed(zero.cpu.server, 2)} → ${fixed(at.cpu.server, 2)} |`);
+    }
+  }
+  lines.push('', '| server | model | preloaded | seconds | bytes each in the store |', '| --- | --- | ---: | ---: | ---: |');
+  for (const { label, report } of preloads) {
+    for (const phase of report.phases) lines.push(`| ${label} | ${phase.model} | ${phase.count} | ${fixed(phase.seconds, 1)} | ${fixed(phase.bytesEach, 0)} |`);
+  }
+  for (const { label, report } of preloads) {
+    lines.push(`(${label}: ${report.sizeNote})`);
+    for (const run of report.sweeps) lines.push(`${label}: expiry sweep, ${run.what}: ${run.deleted} rows in ${fixed(run.ms, 1)} ms (longest chunk ${fixed(run.longestChunkMs, 1)} ms)`);
   }
   return lines.join('\n');
 }

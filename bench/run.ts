@@ -5,6 +5,9 @@
 // this process, on the same 2 cores. Per server and scenario: a warm-up, for Redis a counting
 // pass of a fixed number of requests (commands per operation), then the timed run.
 //
+// --preload=N: after the scenarios, fill the store of the issuer over SQLite and over Redis with N
+// clients, sessions, grants and access tokens (bench/preload.ts) and run every scenario again.
+//
 // Options: --quick (short), --only=register,authorize (scenarios), --servers=baseline,redis,
 // --connections=N, --profile (node --cpu-prof on each server, summarized at the end),
 // --diagnostics / --no-diagnostics (LOG_LEVEL=silent and WEB_CONCURRENCY runs; on by default in
@@ -17,10 +20,12 @@ import { parseArgs } from 'node:util';
 import { startRedis } from '../test/support/redis.ts';
 import { BASELINE_READY, ISSUER_READY, issuerConfigYaml } from './fixtures.ts';
 import { runLoad } from './load.ts';
+import { measureSweeps, preload } from './preload.ts';
+import type { PreloadReport, PreloadTarget } from './preload.ts';
 import { summarizeProfiles } from './profile.ts';
 import { createRedisCounter } from './redis_counter.ts';
 import type { RedisCounter } from './redis_counter.ts';
-import { evaluateTargets, overheadTable, resultsTable, serversTable, targetLines } from './report.ts';
+import { evaluateTargets, overheadTable, preloadTable, resultsTable, serversTable, targetLines } from './report.ts';
 import type { Row, ServerSummary } from './report.ts';
 import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
 import { prepareSession, SCENARIOS } from './scenarios.ts';
@@ -40,6 +45,7 @@ const { values: args } = parseArgs({
     strict: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     'node-options': { type: 'string' },
+    preload: { type: 'string', default: '0' },
   },
 });
 
@@ -53,6 +59,8 @@ const settings = {
 const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick);
 const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
 const scenarios = SCENARIOS.filter((s) => !args.only || args.only.split(',').includes(s.id));
+const preloadCount = Number(args.preload);
+if (!Number.isInteger(preloadCount) || preloadCount < 0) throw new Error(`--preload=${args.preload}: a whole number of entities per model`);
 
 type ServerPlan = { name: string; entry: string; readyLine?: string; readyPath?: string; readyCount?: number; env: Record<string, string>; nodeArgs?: string[]; redis: boolean; scenarios: typeof scenarios; headline: boolean };
 
@@ -88,6 +96,13 @@ if (diagnostics) {
 }
 
 const rows: Row[] = [];
+const preloads: Array<{ server: string; label: string; report: PreloadReport }> = [];
+/** The issuer plans whose store --preload fills (the baseline's is an in-memory LRU of 1000 entries). */
+function preloadTargetOf(plan: ServerPlan): PreloadTarget | undefined {
+  if (plan.name === 'sqlite') return { kind: 'sqlite', file: plan.env.SQLITE_FILE! };
+  if (plan.name === 'redis') return { kind: 'redis', url: plan.env.REDIS_URL!, prefix: plan.env.REDIS_PREFIX! };
+  return undefined;
+}
 const servers: ServerSummary[] = [];
 const profiles: string[] = [];
 const counter: RedisCounter = await createRedisCounter(redis.url);
@@ -102,7 +117,7 @@ try {
     const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
     const atReady = server.memory();
     log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
-    try {
+    const runScenarios = async (label: string) => {
       for (const scenario of plan.scenarios) {
         // A fresh login per scenario: the baseline's in-memory adapter is an LRU of 1000
         // entries, which the registrations (or the tokens) of the scenario before would evict.
@@ -124,12 +139,33 @@ try {
           redis: plan.redis ? (cpuMs(redis.pid() ?? 0) - cpuBefore.redis) / load.requests : undefined,
           loadGenerator: (bench.user + bench.system) / 1000 / load.requests,
         };
-        rows.push({ scenario: scenario.id, title: scenario.title, server: plan.name, load, commands, cpu });
+        rows.push({ scenario: scenario.id, title: scenario.title, server: label, load, commands, cpu });
         log(`  ${scenario.id.padEnd(10)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.errors}  CPU/req ${cpu.server.toFixed(2)} ms${cpu.redis === undefined ? '' : ` + redis ${cpu.redis.toFixed(2)} ms`} (load generator ${cpu.loadGenerator.toFixed(2)} ms)${commands ? `  redis ${commands.sent.toFixed(2)} sent / ${commands.executed.toFixed(2)} executed per op` : ''}  RSS ${server.memory().rss.toFixed(0)} MiB${load.sample ? `  e.g. ${load.sample}` : ''}`);
       }
+    };
+    const target = preloadTargetOf(plan);
+    try {
+      await runScenarios(plan.name);
       servers.push({ server: plan.name, readyMs: server.readyMs, atReady, afterRun: server.memory() });
+      if (preloadCount > 0 && target) {
+        const report = await preload(target, await prepareSession(server.url), preloadCount, log);
+        const label = `${plan.name}, N=${preloadCount}`;
+        // The copies are what the issuer would store: it accepts a preloaded token.
+        const probe = await fetch(new URL('userinfo', server.url), { headers: { authorization: `Bearer ${report.sampleAccessToken}` } });
+        if (probe.status !== 200) throw new Error(`preload: the issuer refused a preloaded access token at /userinfo (${probe.status} ${await probe.text()})`);
+        await probe.arrayBuffer();
+        preloads.push({ server: plan.name, label, report });
+        log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload`);
+        await runScenarios(label);
+        servers.push({ server: label, readyMs: server.readyMs, atReady, afterRun: server.memory() });
+      }
     } finally {
       await server.stop();
+    }
+    if (preloadCount > 0 && target?.kind === 'sqlite') {
+      const sweeps = await measureSweeps(target.file);
+      preloads.at(-1)!.report.sweeps.push(...sweeps);
+      for (const run of sweeps) log(`  sweep (${run.what}): ${run.deleted} rows in ${run.ms.toFixed(1)} ms, longest chunk ${run.longestChunkMs.toFixed(1)} ms`);
     }
     if (server.profileDir) profiles.push(...[`${plan.name}:`, ...summarizeProfiles(server.profileDir, ROOT), '']);
   }
@@ -149,6 +185,7 @@ log('');
 for (const line of targetLines(targets)) log(line);
 const overhead = overheadTable(rows);
 if (overhead) log(`\nThe extension's own cost (both over the same Redis):\n${overhead}`);
+if (preloads.length) log(`\n${preloadTable(rows, preloads)}`);
 if (!clustered) log('WEB_CONCURRENCY: not measured — the issuer does not support it yet (the hook in bench/run.ts runs it once it does)');
 if (profiles.length) log(['', 'CPU profiles (self time):', ...profiles].join('\n'));
 log(`\nbench took ${elapsed.toFixed(0)} s`);
