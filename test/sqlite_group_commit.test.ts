@@ -3,7 +3,7 @@
 // a failed transaction rejects all of its writes, and kill -9 loses nothing acknowledged.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { isStoreUnavailable } from '../adapters/contract.ts';
 import { createSqliteStore } from '../adapters/sqlite.ts';
+import { startIssuerProcess } from './support/process.ts';
 
 describe('sqlite group commit', () => {
   let dir: string;
@@ -183,5 +184,55 @@ describe('sqlite durability under group commit', () => {
         await store.close();
       }
     });
+  }
+});
+
+// The same through the issuer: registrations on 10 connections at once, kill -9 of the issuer
+// (SQLite backend), and every client answered with 201 is in the file afterwards.
+test('kill -9 of the issuer on SQLite loses no client acknowledged with 201', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-kill-http-'));
+  const file = join(dir, 'issuer.sqlite');
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(configFile, 'tenant: { flags: { enable_dynamic_client_registration: true } }\nregistration: { rate_limit: { per_second: 100000, burst: 100000 } }\n');
+  const issuer = await startIssuerProcess({ CONFIG_FILE: configFile, SQLITE_FILE: file });
+  try {
+    const acknowledged: string[] = [];
+    let killed = false;
+    const stream = async () => {
+      while (!killed) {
+        try {
+          const response = await fetch(new URL('oidc/register', issuer.url), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ client_name: 'Durable', redirect_uris: ['https://app.example.com/cb'] }),
+            signal: AbortSignal.timeout(5000),
+          });
+          const body = (await response.json()) as { client_id?: string };
+          if (response.status === 201 && body.client_id) acknowledged.push(body.client_id);
+          // At once, from the answer itself: the kill lands while later writes are in flight.
+          if (acknowledged.length === 300) issuer.child.kill('SIGKILL');
+        } catch {
+          // The kill resets the connections in flight: those were not acknowledged.
+        }
+      }
+    };
+    const streams = Array.from({ length: 10 }, stream);
+    while (acknowledged.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
+    await issuer.stop('SIGKILL');
+    killed = true;
+    await Promise.all(streams);
+
+    const store = createSqliteStore({ file });
+    try {
+      const missing: string[] = [];
+      for (const clientId of acknowledged) if ((await store.adapterFor('Client').find(clientId)) === undefined) missing.push(clientId);
+      t.diagnostic(`${acknowledged.length} registrations acknowledged before kill -9, ${missing.length} missing, ${await store.countClients()} clients stored`);
+      assert.deepEqual(missing, [], 'acknowledged clients lost');
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await issuer.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
