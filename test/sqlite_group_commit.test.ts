@@ -1,6 +1,7 @@
 // Group commit in the SQLite store (adapters/sqlite_group_commit.ts): concurrent writes share one
 // transaction, reads see writes still queued, a write is answered only once it is committed,
-// a failed transaction rejects all of its writes, and kill -9 loses nothing acknowledged.
+// a failed transaction rejects all of its writes, and kill -9 loses nothing acknowledged; and
+// lookups by secondary keys stay on their indexes as the file grows.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 
 import { isStoreUnavailable } from '../adapters/contract.ts';
-import { createSqliteStore } from '../adapters/sqlite.ts';
+import { createSqliteStore, LOOKUP_SQL } from '../adapters/sqlite.ts';
 import { startIssuerProcess } from './support/process.ts';
 
 describe('sqlite group commit', () => {
@@ -233,6 +234,27 @@ test('kill -9 of the issuer on SQLite loses no client acknowledged with 201', as
     }
   } finally {
     await issuer.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Cost that grows with the tenant: a lookup by uid or user code must go through its index, not
+// read every entity of the model (SQLite's planner, without statistics, prefers the primary key).
+test('lookups by uid and user code use their indexes, whatever the number of rows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'issuer-sqlite-plan-'));
+  const file = join(dir, 'plan.sqlite');
+  const store = createSqliteStore({ file });
+  const sessions = store.adapterFor('Session');
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => sessions.upsert(`s${i}`, { uid: `u${i}` }, 600)));
+  const raw = new DatabaseSync(file);
+  try {
+    const plan = (sql: string) => raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((row) => String(row.detail)).join(' | ');
+    assert.match(plan(LOOKUP_SQL.findByUid), /USING INDEX models_uid \(model=\? AND uid=\?\)/);
+    assert.match(plan(LOOKUP_SQL.findByUserCode), /USING INDEX models_user_code \(model=\? AND user_code=\?\)/);
+    assert.deepEqual(await sessions.findByUid('u1999'), { uid: 'u1999' });
+  } finally {
+    raw.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
