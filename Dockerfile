@@ -30,4 +30,5 @@ EXPOSE 3000
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "src/main.ts"]
+# The V8 settings npm start uses (src/server_flags.ts): a smaller young generation, ~75-100 MB less RSS.
+CMD ["node", "--max-semi-space-size=16", "src/main.ts"]
