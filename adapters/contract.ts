@@ -15,6 +15,8 @@ export type AdapterPayload = {
   consumed?: number;
   /** Indexed for `revokeByGrantId` on grantable models. */
   grantId?: string;
+  /** Indexed for `revokeByClientId` on CLIENT_BOUND_MODELS. */
+  clientId?: string;
   /** Sessions are also found by uid. */
   uid?: string;
   /** Device flow codes are also found by user code. */
@@ -50,6 +52,9 @@ export const GRANTABLE_MODELS: ReadonlySet<string> = new Set([
   'BackchannelAuthenticationRequest',
   'PreAuthorizedCode',
 ]);
+
+/** Models whose entities carry the `clientId` they were issued to and fall with `revokeByClientId`. */
+export const CLIENT_BOUND_MODELS: ReadonlySet<string> = new Set([...GRANTABLE_MODELS, 'Grant', 'ClientCredentials']);
 
 /**
  * The backend cannot answer now (unreachable, timed out, failing over, or could not make a
@@ -113,6 +118,17 @@ export interface Store {
    * by itself. Unknown and lapsed ids are ignored (a client id, too: harmless after a delete).
    */
   releaseClientSlot(reservation: string): Promise<void>;
+  /**
+   * One page of the stored clients (those that have not expired), ordered by client id, and how
+   * many there are in all. For the Management API's list; `limit` is at most 1000.
+   */
+  listClients(page: { offset: number; limit: number }): Promise<{ clients: AdapterPayload[]; total: number }>;
+  /**
+   * Withdraw everything a client holds: remove every entity of CLIENT_BOUND_MODELS whose
+   * `payload.clientId` is this client (its grants, codes, access and refresh tokens, client
+   * credentials tokens). A token written for the client while this runs must not survive it.
+   */
+  revokeByClientId(clientId: string): Promise<void>;
 
   /** A project document (tenant settings, keys), or undefined. */
   getDocument(name: string): Promise<Json | undefined>;
@@ -123,6 +139,11 @@ export interface Store {
    * won a race with another instance). Used to generate signing keys exactly once.
    */
   putDocumentIfAbsent(name: string, value: Json): Promise<Json>;
+  /**
+   * Replace a document only if it still holds `expected` (compared as JSON text); true when
+   * replaced. How instances change a shared document (the key set) without losing a write.
+   */
+  compareAndSetDocument(name: string, expected: Json, value: Json): Promise<boolean>;
 
   /**
    * Add `by` to a counter that expires `ttlSeconds` after it was created (a fixed window),

@@ -17,6 +17,7 @@
 //   Pclients                 sorted set of client ids scored by expiry (ms, +inf = never), and
 //                            the client slots reserved by registrations in flight, as members
 //                            'slot:<uuid>' scored by minus their lapse time (ms; see RESERVE_SLOT)
+//   PclientMembers:<clientId> set of '<Model>:<id>' issued to one client (CLIENT_BOUND_MODELS), TTL as Pgrant
 //   Pdoc:<name>              string, JSON document, no TTL
 //   Pcounter:<key>           string counter, PX set once when the window opens
 // Pointers (uid, user code, grant members) may outlive what they point to after a destroy;
@@ -38,7 +39,7 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import type { Cluster, Redis } from 'ioredis';
 
-import { GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
+import { CLIENT_BOUND_MODELS, GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
 import { closeRedisClient } from './redis_client.ts';
 import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
 
@@ -172,6 +173,12 @@ for _, member in ipairs(members) do redis.call('DEL', ARGV[1] .. member) end
 redis.call('DEL', KEYS[1])
 return #members`);
 
+// Replace a document only if it still holds the expected text.
+const COMPARE_AND_SET = script(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`);
+
 // Client slots (Store.reserveClientSlot) live in the clients' own sorted set, so that the check
 // "clients + reservations < max" and the reservation are one script on one key: atomic on one
 // server, and on a Cluster too (one key, one slot). A reservation's score is minus the time it
@@ -194,14 +201,9 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], '-' .. ARGV[4], ARGV[3])
 return 1`);
 
-// oidc-provider reads the client on every request. Registered clients never change once stored
-// (RFC 7592 management is not offered), so each instance keeps what it read for a second: the
-// round trip is saved, and a client destroyed elsewhere is gone within CLIENT_CACHE_MS (the
-// bound tenant settings have too). Only hits are kept: a client registered on another instance
-// is found at once.
-const CLIENT_CACHE_MS = 1000;
-const CLIENT_CACHE_ENTRIES = 1000;
-
+// oidc-provider reads the client on every request. Clients change through the Management API
+// (a new callback URL must be honoured at once on every instance), so nothing is cached across
+// requests; only the reads of one client that are in flight together share one HMGET.
 type Stored = [payload: string | null | undefined, consumed: string | null | undefined];
 
 function ttlMs(expiresIn: number | undefined): string {
@@ -347,18 +349,19 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
     // Registered clients cannot be redone by a new login: they take the durable path.
     const conn = model === 'Client' ? writer : client;
-    const cache = model === 'Client' ? new Map<string, { stored: Stored; at: number }>() : undefined;
+    const clientBound = CLIENT_BOUND_MODELS.has(model);
     const reading = new Map<string, Promise<Stored>>();
 
     return guardAll(`${model}.`, {
       async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
         const px = ttlMs(expiresIn);
-        cache?.delete(id);
+        const owner = clientBound && typeof payload.clientId === 'string' ? payload.clientId : undefined;
         if (!client.isCluster) {
           const indexes: [key: string, kind: 'pointer' | 'grant' | 'clients', value: string][] = [];
           if (model === 'Session' && payload.uid) indexes.push([`${prefix}sessionUid:${payload.uid}`, 'pointer', id]);
           if (payload.userCode) indexes.push([`${prefix}userCode:${payload.userCode}`, 'pointer', id]);
           if (grantable && payload.grantId) indexes.push([`${prefix}grant:${payload.grantId}`, 'grant', `${model}:${id}`]);
+          if (owner) indexes.push([`${prefix}clientMembers:${owner}`, 'grant', `${model}:${id}`]);
           if (model === 'Client') indexes.push([clientsKey, 'clients', px === '' ? '+inf' : String(Date.now() + Number(px))]);
           const keys = [keyOf(id), ...indexes.map(([key]) => key)];
           await runKeys(UPSERT_INDEXED, keys, [JSON.stringify(payload), px, id, ...indexes.flatMap(([, kind, value]) => [kind, value])], conn);
@@ -375,6 +378,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         if (grantable && payload.grantId) {
           writes.push(run(GRANT_ADD, `${prefix}grant:${payload.grantId}`, [`${model}:${id}`, px]));
         }
+        if (owner) writes.push(run(GRANT_ADD, `${prefix}clientMembers:${owner}`, [`${model}:${id}`, px]));
         if (model === 'Client') {
           const score = px === '' ? '+inf' : String(Date.now() + Number(px));
           writes.push(conn.zadd(clientsKey, score, id));
@@ -383,21 +387,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         if (model === 'Client') await replicated();
       },
       async find(id: string) {
-        if (!cache) return findAt(keyOf(id));
-        const hit = cache.get(id);
-        if (hit && Date.now() - hit.at < CLIENT_CACHE_MS) return parseStored(hit.stored);
+        if (model !== 'Client') return findAt(keyOf(id));
         // One read per client at a time: the requests that miss together share it.
         let read = reading.get(id);
         if (!read) {
           read = (client.hmget(keyOf(id), 'payload', 'consumed') as Promise<Stored>).finally(() => reading.delete(id));
           reading.set(id, read);
         }
-        const stored = await read;
-        if (stored[0] !== null && stored[0] !== undefined) {
-          if (cache.size >= CLIENT_CACHE_ENTRIES) cache.clear();
-          cache.set(id, { stored, at: Date.now() });
-        }
-        return parseStored(stored);
+        return parseStored(await read);
       },
       findByUid(uid: string) {
         return findVia(`${prefix}sessionUid:${uid}`, 'uid', uid);
@@ -409,7 +406,6 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         await run(CONSUME, keyOf(id), [String(Math.floor(Date.now() / 1000))]);
       },
       async destroy(id: string) {
-        cache?.delete(id);
         const deletes: Promise<unknown>[] = [client.del(keyOf(id))];
         if (model === 'Client') deletes.push(client.zrem(clientsKey, id));
         await Promise.all(deletes);
@@ -436,6 +432,28 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     async countClients() {
       // Trimming expired clients rides along in the same command; it only bounds growth.
       return Number(await run(COUNT_LIVE, clientsKey, [String(Date.now())]));
+    },
+    async listClients({ offset, limit }: { offset: number; limit: number }) {
+      // Registered clients number in the thousands at most (registration.max_clients): their
+      // ids are read whole, ordered here, and only the page's payloads are fetched.
+      const ids = (await client.zrangebyscore(clientsKey, `(${Date.now()}`, '+inf')).sort();
+      const page = ids.slice(offset, offset + Math.min(limit, 1000));
+      const stored = await Promise.all(page.map((id) => findAt(`${prefix}Client:${id}`)));
+      return { clients: stored.filter((payload): payload is AdapterPayload => payload !== undefined), total: ids.length };
+    },
+    async revokeByClientId(clientId: string) {
+      const key = `${prefix}clientMembers:${clientId}`;
+      if (!client.isCluster) {
+        await run(REVOKE_GRANT, key, [prefix]);
+        return;
+      }
+      const members = await client.smembers(key);
+      await Promise.all([...members.map((member) => client.del(`${prefix}${member}`)), client.del(key)]);
+    },
+    async compareAndSetDocument(name: string, expected: Json, value: Json) {
+      const replaced = await run(COMPARE_AND_SET, `${prefix}doc:${name}`, [JSON.stringify(expected), JSON.stringify(value)], writer);
+      await replicated();
+      return Number(replaced) === 1;
     },
     async reserveClientSlot(max: number, ttlSeconds: number) {
       const at = Date.now();

@@ -24,7 +24,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
-import { GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
+import { CLIENT_BOUND_MODELS, GRANTABLE_MODELS, StoreUnavailableError } from './contract.ts';
 import type { AdapterPayload, Json, ModelAdapter, Store } from './contract.ts';
 import { createGroupCommit } from './sqlite_group_commit.ts';
 import type { Footprint } from './sqlite_group_commit.ts';
@@ -47,6 +47,7 @@ const DOCUMENTS = '#documents';
 const COUNTERS = '#counters';
 const CLIENT_SLOTS = '#client_slots';
 const GRANTABLE: Footprint[] = [...GRANTABLE_MODELS].map((model) => ({ model }));
+const CLIENT_BOUND: Footprint[] = [...CLIENT_BOUND_MODELS].map((model) => ({ model }));
 
 /** Rows the sweep deletes per transaction: a bounded stall of the event loop, however many expired at once. */
 const SWEEP_CHUNK = 1000;
@@ -104,6 +105,17 @@ INSERT OR IGNORE INTO client_count (id, n) SELECT 1, count(*) FROM models WHERE 
 CREATE INDEX IF NOT EXISTS models_client_expiry ON models (expires_at) WHERE model = 'Client' AND expires_at IS NOT NULL;
 COMMIT;
 `;
+// client_id came with the Management API (revokeByClientId). A file made before gets the column,
+// and its rows of client-bound models get the value from their payload, once.
+function migrate(db: DatabaseSync): void {
+  const columns = db.prepare('PRAGMA table_info(models)').all().map((row) => String(row.name));
+  if (!columns.includes('client_id')) {
+    db.exec('ALTER TABLE models ADD COLUMN client_id TEXT');
+    const models = [...CLIENT_BOUND_MODELS].map((m) => `'${m}'`).join(',');
+    db.exec(`UPDATE models SET client_id = json_extract(payload, '$.clientId') WHERE model IN (${models})`);
+  }
+  db.exec('CREATE INDEX IF NOT EXISTS models_client_id ON models (client_id) WHERE client_id IS NOT NULL');
+}
 
 /** How long a write waits for another connection's lock before giving up (blocking the loop). */
 const BUSY_TIMEOUT_MS = 1000;
@@ -163,14 +175,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // Once all of it is there, opening takes no write lock (another process may be holding it).
   const slotObjects = db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name IN ('client_slots', 'client_count', 'client_added', 'client_removed', 'models_client_expiry')`).get();
   if (Number(slotObjects?.n) !== 5) db.exec(CLIENT_SLOTS_SCHEMA);
+  migrate(db);
 
   const statements = {
     upsert: db.prepare(`
-      INSERT INTO models (model, id, payload, grant_id, uid, user_code, expires_at)
-      VALUES ($model, $id, $payload, $grantId, $uid, $userCode, $expiresAt)
+      INSERT INTO models (model, id, payload, grant_id, uid, user_code, expires_at, client_id)
+      VALUES ($model, $id, $payload, $grantId, $uid, $userCode, $expiresAt, $clientId)
       ON CONFLICT (model, id) DO UPDATE SET
         payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-        user_code = excluded.user_code, expires_at = excluded.expires_at`),
+        user_code = excluded.user_code, expires_at = excluded.expires_at, client_id = excluded.client_id`),
     find: db.prepare(`SELECT payload FROM models WHERE model = $model AND id = $id AND ${LIVE}`),
     findByUid: db.prepare(LOOKUP_SQL.findByUid),
     findByUserCode: db.prepare(LOOKUP_SQL.findByUserCode),
@@ -194,6 +207,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           - (SELECT count(*) FROM models INDEXED BY models_client_expiry WHERE model = 'Client' AND expires_at IS NOT NULL AND expires_at <= $now)
           + (SELECT count(*) FROM client_slots WHERE expires_at > $now) < $max`),
     releaseClientSlot: db.prepare('DELETE FROM client_slots WHERE id = $id'),
+    listClients: db.prepare(`SELECT payload FROM models WHERE model = 'Client' AND ${LIVE} ORDER BY id LIMIT $limit OFFSET $offset`),
+    // client_id is only filled for client-bound models, so this cannot touch anything else.
+    revokeByClientId: db.prepare('DELETE FROM models WHERE client_id = $clientId'),
+    compareAndSetDocument: db.prepare('UPDATE documents SET value = $value WHERE name = $name AND value = $expected'),
     getDocument: db.prepare('SELECT value FROM documents WHERE name = $name'),
     putDocument: db.prepare(`
       INSERT INTO documents (name, value) VALUES ($name, $value)
@@ -260,6 +277,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function adapterFor(model: string): ModelAdapter {
     const grantable = GRANTABLE_MODELS.has(model);
     const anyOfModel: Footprint = { model };
+    const clientBound = CLIENT_BOUND_MODELS.has(model);
     return guardAll<ModelAdapter>(`${model}.`, {
       async upsert(id, payload, expiresIn) {
         const row = {
@@ -270,6 +288,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           uid: payload.uid ?? null,
           userCode: payload.userCode ?? null,
           expiresAt: expiresIn === undefined ? null : now() + expiresIn * 1000,
+          clientId: clientBound && typeof payload.clientId === 'string' ? payload.clientId : null,
         };
         await write([{ model, id }], () => statements.upsert.run(row));
       },
@@ -318,6 +337,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async releaseClientSlot(reservation) {
       await write([{ model: CLIENT_SLOTS, id: reservation }], () => statements.releaseClientSlot.run({ id: reservation }));
+    },
+    async listClients({ offset, limit }) {
+      const at = now();
+      return read({ model: 'Client' }, () => {
+        const rows = statements.listClients.all({ now: at, offset, limit: Math.min(limit, 1000) });
+        const total = Number(statements.countClients.get({ now: at })?.n ?? 0);
+        return { clients: rows.map((row) => JSON.parse(String(row.payload)) as AdapterPayload), total };
+      });
+    },
+    async revokeByClientId(clientId) {
+      await write(CLIENT_BOUND, () => statements.revokeByClientId.run({ clientId }));
+    },
+    async compareAndSetDocument(name, expected, value) {
+      const [was, next] = [JSON.stringify(expected), JSON.stringify(value)];
+      const result = await write([{ model: DOCUMENTS, id: name }], () => statements.compareAndSetDocument.run({ name, expected: was, value: next }));
+      return Number(result.changes) === 1;
     },
     async getDocument(name) {
       const row = read({ model: DOCUMENTS, id: name }, () => statements.getDocument.get({ name }));

@@ -10,7 +10,8 @@ import { firstPartyClientIds } from './config.ts';
 import type { Store } from '../adapters/contract.ts';
 import { createAccounts } from './provider/accounts.ts';
 import { createProvider } from './provider/create_provider.ts';
-import { loadCookieKeys, loadSigningKeys } from './provider/keys.ts';
+import { createKeyRing } from './provider/key_ring.ts';
+import type { KeyRing } from './provider/key_ring.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { createErrorHandler } from './error_handler.ts';
 import { createStoreUnavailableHandler } from './store_unavailable.ts';
@@ -51,6 +52,10 @@ export type Issuer = {
   provider: Provider;
   tenant: TenantSettingsService;
   metrics: Metrics;
+  /** The signing and cookie keys, kept in step with the store. */
+  keys: KeyRing;
+  /** Stop the timers (the key refresh); the store is closed by whoever made it. */
+  stop(): void;
   /** Apply the config file's tenant flags again (SIGHUP), with the audit lines it logs. */
   reloadTenantFlags(config: Config): Promise<void>;
 };
@@ -98,13 +103,23 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const { config, logger } = deps;
   const metrics = deps.metrics ?? createMetrics();
   const store = instrumentStore(deps.store, metrics);
-  const [signingKeys, cookieKeys] = await Promise.all([loadSigningKeys(store, config), loadCookieKeys(store, config)]);
+  const keys = await createKeyRing({ store, config, logger });
+  const cookieKeys = keys.cookieKeys;
   const accounts = createAccounts(config.users);
-  const tenant = createTenantSettings({ store });
-  const provider = createProvider({ config, store, accounts, signingKeys, cookieKeys, tenant });
+  let fileFlags = config.tenant.flags;
+  const tenant = createTenantSettings({
+    store,
+    fileFlags: () => fileFlags,
+    onHealed: (flags) => logger.warn({ audit: 'tenant_settings', event: 'store_healed', flags }, 'the tenant settings were missing from the store; wrote back the config file\'s flags'),
+  });
+  const provider = createProvider({ config, store, accounts, signingKeys: keys.signingKeys(), cookieKeys, tenant });
+  // The same array as the app's: a cookie key rotation reaches both at once.
+  provider.keys = cookieKeys;
+  keys.attach(provider);
   const routes = createRouteResolver(provider);
 
   async function reloadTenantFlags(next: Config): Promise<void> {
+    fileFlags = next.tenant.flags;
     auditSettingChanges(logger, 'config-file', await tenant.applyConfigFlags(next.tenant.flags));
   }
   await reloadTenantFlags(config);
@@ -141,14 +156,14 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createDashboard({ config, store, provider, accounts, tenant, logger }));
   app.use(createDefaultAuthorizeScope(routes));
   app.use(createAuthorizationResponse(routes));
-  app.use(createUserinfoForApiTokens({ issuer: config.issuer, signingKeys, accounts, provider, routes }));
+  app.use(createUserinfoForApiTokens({ issuer: config.issuer, verificationKeys: keys.verificationKeys, accounts, provider, routes }));
   app.use(createDiscoveryFilter(tenant, routes));
   app.use(createClientIdMetadataDocumentHooks({ tenant, routes }));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics, provider, routes }));
-  app.use(createManagementApi({ config, tenant, signingKeys, logger }));
+  app.use(createManagementApi({ config, tenant, keys, provider, store, logger }));
   app.use(clientCors.middleware);
   app.use(createTokenJsonBody({ isToken: (ctx) => routes.of(ctx) === 'token' }));
   for (const middleware of provider.middleware) app.use(middleware);
 
-  return { app, provider, tenant, metrics, reloadTenantFlags };
+  return { app, provider, tenant, metrics, keys, stop: () => keys.stop(), reloadTenantFlags };
 }

@@ -155,7 +155,8 @@ const configSchema = z.strictObject({
   storage: storageSchema,
   keys: z.strictObject({
     jwks_file: z.string().min(1).nullish(),
-  }).default({}),
+    refresh_ms: z.number().int().min(100).max(60_000).default(2500),
+  }).default({ refresh_ms: 2500 }),
   cookies: z.strictObject({
     keys: z.array(z.string().min(32, 'must be at least 32 characters')).nullish(),
     // Read by loadConfig (src/secret_files.ts) into `keys`; kept here so the schema lists it.
@@ -225,6 +226,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, { path: string[]; type: 'str
   REDIS_WAIT_REPLICAS: { path: ['storage', 'redis_wait_replicas'], type: 'number' },
   WEB_CONCURRENCY: { path: ['web_concurrency'], type: 'number' },
   JWKS_FILE: { path: ['keys', 'jwks_file'], type: 'string' },
+  KEYS_REFRESH_MS: { path: ['keys', 'refresh_ms'], type: 'number' },
   LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
   DASHBOARD_ENABLED: { path: ['dashboard', 'enabled'], type: 'boolean' },
   COOKIE_KEYS_FILE: { path: ['cookies', 'keys_file'], type: 'string' },

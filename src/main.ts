@@ -55,7 +55,7 @@ async function start(logger: Logger): Promise<void> {
   logger.level = config.log.level;
   const store = await createStore(config, logger);
   const shutdown = createGracefulShutdown({ logger, drainMs: drainSeconds(config) * 1000, graceMs: config.shutdown.grace_seconds * 1000 });
-  const { app, metrics, reloadTenantFlags } = await createApp({ config, store, logger, draining: shutdown.draining });
+  const { app, metrics, reloadTenantFlags, stop: stopApp } = await createApp({ config, store, logger, draining: shutdown.draining });
   const server = createServer(shutdown.wrap(app.callback()));
   const servers = [server];
   await listen(server, config.port, config.host);
@@ -74,6 +74,7 @@ async function start(logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     await shutdown.drain(servers, signal);
+    stopApp();
     await store.close();
     logger.info('stopped');
     process.exitCode = 0;

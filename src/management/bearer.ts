@@ -1,11 +1,9 @@
 // Bearer tokens for the Management API: JWTs the issuer signed itself, checked with jose against
-// the public parts of the provider's signing keys (a local key set built once at start, no HTTP
-// call to our own JWKS endpoint). Every failure is a ManagementError in Auth0's words.
-import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
-import type { JWTPayload } from 'jose';
+// the keys the issuer publishes now (src/provider/key_ring.ts: they follow rotation and
+// revocation, no HTTP call to our own JWKS endpoint). Every failure is a ManagementError in Auth0's words.
+import { errors as joseErrors, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 
-import { publicSigningKeys } from '../provider/keys.ts';
-import type { SigningKeys } from '../provider/keys.ts';
 import { ManagementError } from './errors.ts';
 
 /** What a verified Management API token says about its caller. */
@@ -39,14 +37,15 @@ function explain(error: unknown): ManagementError {
 export type BearerVerifierDeps = {
   issuer: string;
   audience: string;
-  signingKeys: SigningKeys;
+  /** The issuer's published keys as they are now. */
+  verificationKeys: JWTVerifyGetKey;
   /** The Management API scopes the configuration grants this client now; undefined when none. */
   grantedScopes(clientId: string): ReadonlySet<string> | undefined;
 };
 
 export function createBearerVerifier(deps: BearerVerifierDeps): BearerVerifier {
   const { issuer, audience } = deps;
-  const keySet = createLocalJWKSet(publicSigningKeys(deps.signingKeys));
+  const keySet = deps.verificationKeys;
 
   return {
     async verify(authorization) {

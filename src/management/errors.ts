@@ -10,6 +10,8 @@ export type ManagementErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'not_found'
+  | 'inexistent_client'
+  | 'operation_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'server_error';

@@ -1,13 +1,15 @@
-// The Management API under /api/v2: Auth0's tenant settings endpoints behind scoped Bearer
-// tokens. Every response under /api/v2, errors included (unknown routes, wrong methods), is in
+// The Management API under /api/v2: Auth0's tenant settings, applications (clients.ts) and
+// signing keys (signing_keys.ts) endpoints behind scoped Bearer tokens. Every response under /api/v2, errors included (unknown routes, wrong methods), is in
 // Auth0's shape, so Auth0's Management API SDKs work against this issuer unchanged.
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 
 import type { Config } from '../config.ts';
 import { managementAudience } from '../config.ts';
-import type { SigningKeys } from '../provider/keys.ts';
+import type { Store } from '../../adapters/contract.ts';
+import type { KeyRing } from '../provider/key_ring.ts';
 import { readBodyWithin } from '../http/request_body.ts';
 import { auditSettingChanges } from '../tenant/audit.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
@@ -15,6 +17,8 @@ import { createBearerVerifier } from './bearer.ts';
 import type { BearerVerifier, ManagementCaller } from './bearer.ts';
 import { createManagementErrors, ManagementError } from './errors.ts';
 import { parseFieldSelection, parseSettingsPatch, selectFields } from './settings_request.ts';
+import { addClientRoutes } from './clients.ts';
+import { addSigningKeyRoutes } from './signing_keys.ts';
 
 export const MANAGEMENT_PREFIX = '/api/v2';
 export const MANAGEMENT_SCOPES = { readSettings: 'read:tenant_settings', updateSettings: 'update:tenant_settings' } as const;
@@ -22,9 +26,11 @@ export const MANAGEMENT_SCOPES = { readSettings: 'read:tenant_settings', updateS
 export const MAX_SETTINGS_BODY_BYTES = 16 * 1024;
 
 export type ManagementApiDeps = {
-  config: Pick<Config, 'issuer' | 'client_grants'>;
+  config: Pick<Config, 'issuer' | 'client_grants' | 'clients' | 'env'>;
   tenant: TenantSettingsService;
-  signingKeys: SigningKeys;
+  keys: KeyRing;
+  provider: Provider;
+  store: Store;
   logger: Logger;
 };
 
@@ -66,8 +72,11 @@ function settingsRouter(deps: ManagementApiDeps, verifier: BearerVerifier): Rout
 export function createManagementApi(deps: ManagementApiDeps) {
   const audience = managementAudience(deps.config);
   const granted = new Map<string, ReadonlySet<string>>(deps.config.client_grants.filter((g) => g.audience === audience).map((g) => [g.client_id, new Set(g.scope)]));
-  const verifier = createBearerVerifier({ issuer: deps.config.issuer, audience, signingKeys: deps.signingKeys, grantedScopes: (clientId) => granted.get(clientId) });
+  const verifier = createBearerVerifier({ issuer: deps.config.issuer, audience, verificationKeys: deps.keys.verificationKeys, grantedScopes: (clientId) => granted.get(clientId) });
   const router = settingsRouter(deps, verifier);
+  const scoped = (ctx: Context, ...scopes: string[]) => authorize(verifier, ctx, ...scopes);
+  addClientRoutes(router, { config: deps.config, provider: deps.provider, store: deps.store, logger: deps.logger, authorize: scoped });
+  addSigningKeyRoutes(router, { keys: deps.keys, logger: deps.logger, authorize: scoped });
   const routes = router.routes();
   const allowedMethods = router.allowedMethods();
   const errors = createManagementErrors(deps.logger);

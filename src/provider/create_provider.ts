@@ -30,6 +30,7 @@ import { clientBasedCORS } from './client_cors.ts';
 import { webMessageResponseMode } from './web_message_response_mode.ts';
 import { keepOfflineAccess, OFFLINE_ACCESS_HOOK, refreshTokenTtl, rotateRefreshToken } from './refresh_tokens.ts';
 import { logoutSource, postLogoutSuccessSource } from './auth0_logout.ts';
+import { MANAGEMENT_CLIENT_METADATA, managementMetadataValidator } from './management_metadata.ts';
 
 export const MANAGEMENT_TOKEN_LIFETIME = 86_400;
 
@@ -103,9 +104,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     scopes: [...OIDC_SCOPES],
     extraParams: { audience: null, state: checkStateLength, [OFFLINE_ACCESS_HOOK]: keepOfflineAccess },
     // Auth0's web_origins and allowed_origins: lists of browser origins (src/provider/client_cors.ts).
+    // And the Management API's own fields (src/provider/management_metadata.ts).
     extraClientMetadata: {
-      properties: ['web_origins', 'allowed_origins'],
-      validator(_ctx, key, value) {
+      properties: ['web_origins', 'allowed_origins', ...MANAGEMENT_CLIENT_METADATA],
+      validator(ctx, key, value, metadata) {
+        if (MANAGEMENT_CLIENT_METADATA.includes(key)) return managementMetadataValidator(ctx, key, value, metadata);
         if (value === undefined) return;
         if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && isWebOrigin(v))) {
           throw new errors.InvalidClientMetadata(`${key} must be an array of origins (http(s)://host[:port], without a path)`);

@@ -1,16 +1,39 @@
-// Signing and cookie keys. Generated once and kept in the store, so that every instance and
-// every restart signs with the same keys; or loaded from the configuration.
-import { randomBytes } from 'node:crypto';
+// Signing and cookie keys: what one key set holds, and its lifecycle (Auth0's): a `current` key
+// signs, a `next` key is already published so that verifiers hold it before anything is signed
+// with it, and `previous` keys (once current) stay published until revoked. Pure functions over
+// the stored document, plus the key generation; src/provider/key_ring.ts keeps an instance in
+// step with the store.
+import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
+import forge from 'node-forge';
 
 import { ConfigError } from '../config.ts';
 import type { Config } from '../config.ts';
 import type { Json, Store } from '../../adapters/contract.ts';
 
+/** The published private keys, in signing order (the library signs with the first that fits). */
 export type SigningKeys = { keys: JWK[] };
+
+export type KeyStatus = 'current' | 'next' | 'previous';
+export type KeyLife = { status: KeyStatus; created_at: string; current_since?: string; current_until?: string };
+export type RevokedKey = { kid: string; x5c: string; current_since?: string; current_until?: string; revoked_at: string };
+
+/**
+ * The `signing_keys` document. `keys` stays what it always was (a JWKS of private keys, the
+ * signing key first), so that a document written by an older version is read as is.
+ */
+export type SigningKeyDocument = SigningKeys & { life?: Record<string, KeyLife>; revoked?: RevokedKey[] };
+
+/** Where the keys come from: the store (rotatable) or ops' JWKS file (fixed). */
+export type KeySource = 'store' | 'file';
+
+export const SIGNING_KEYS_DOCUMENT = 'signing_keys';
+export const COOKIE_KEYS_DOCUMENT = 'cookie_keys';
+/** Generated cookie keys kept after a rotation: the newest signs, the others still verify. */
+export const COOKIE_KEYS_KEPT = 3;
 
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
 
@@ -19,13 +42,129 @@ export function publicSigningKeys(signingKeys: SigningKeys): { keys: JWK[] } {
   return { keys: signingKeys.keys.map((key) => Object.fromEntries(Object.entries(key).filter(([name]) => !PRIVATE_MEMBERS.has(name))) as JWK) };
 }
 
-async function generateSigningKeys(): Promise<SigningKeys> {
-  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-  const jwk = await exportJWK(privateKey);
-  return { keys: [{ ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'RS256', use: 'sig' }] };
+// A self-signed certificate per key, as Auth0 publishes (`cert`, `pkcs7`, `x5c`). Deterministic
+// for a given key and date, so that instances deriving one for a file key agree.
+function selfSignedX5c(jwk: JWK, subject: string, notBefore: Date): string {
+  const pem = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'pkcs1', format: 'pem' }).toString();
+  const privateKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e);
+  // A positive serial (leading 0 nibble) derived from the kid.
+  cert.serialNumber = `0${createHash('sha256').update(String(jwk.kid)).digest('hex').slice(0, 31)}`;
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = new Date(notBefore.getTime() + 20 * 365 * 86_400_000);
+  const attrs = [{ name: 'commonName', value: subject }];
+  cert.setSubject(attrs);
+  cert.setIssuer(attrs);
+  cert.sign(privateKey, forge.md.sha256.create());
+  return Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary').toString('base64');
 }
 
-async function readJwksFile(path: string): Promise<SigningKeys> {
+export function certificatePem(x5c: string): string {
+  return `-----BEGIN CERTIFICATE-----\n${x5c.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** Auth0's certificate views of one key: PEM, PKCS#7, SHA-1 fingerprint and thumbprint. */
+export function certificateViews(x5c: string): { cert: string; pkcs7: string; fingerprint: string; thumbprint: string } {
+  const cert = certificatePem(x5c);
+  const p7 = forge.pkcs7.createSignedData();
+  p7.addCertificate(forge.pki.certificateFromPem(cert));
+  const fingerprint = new X509Certificate(cert).fingerprint;
+  return { cert, pkcs7: forge.pkcs7.messageToPem(p7).replace(/\r\n/g, '\n'), fingerprint, thumbprint: fingerprint.replace(/:/g, '') };
+}
+
+async function generateSigningKey(subject: string, at: Date): Promise<JWK> {
+  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+  const jwk = await exportJWK(privateKey);
+  const key: JWK = { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: 'RS256', use: 'sig' };
+  return { ...key, x5c: [selfSignedX5c(key, subject, at)] };
+}
+
+function subjectOf(issuer: string): string {
+  return new URL(issuer).host;
+}
+
+function order(document: SigningKeyDocument): SigningKeyDocument {
+  const rank: Record<KeyStatus, number> = { current: 0, next: 1, previous: 2 };
+  const life = document.life ?? {};
+  const keys = [...document.keys].sort((a, b) => rank[life[a.kid!]?.status ?? 'previous'] - rank[life[b.kid!]?.status ?? 'previous']);
+  return { ...document, keys };
+}
+
+/** A fresh key set: a current key and the next one. */
+export async function newSigningKeyDocument(issuer: string, now = new Date()): Promise<SigningKeyDocument> {
+  const at = now.toISOString();
+  const [current, next] = await Promise.all([generateSigningKey(subjectOf(issuer), now), generateSigningKey(subjectOf(issuer), now)]);
+  return {
+    keys: [current, next],
+    life: { [current.kid!]: { status: 'current', created_at: at, current_since: at }, [next.kid!]: { status: 'next', created_at: at } },
+    revoked: [],
+  };
+}
+
+/**
+ * A document in today's shape, or undefined when it already is. An older version stored only
+ * `keys` (one key, signing): it becomes the current key, and a next key is made.
+ */
+export async function upgradeSigningKeyDocument(document: SigningKeyDocument, issuer: string, now = new Date()): Promise<SigningKeyDocument | undefined> {
+  const life = document.life ?? {};
+  const statuses = document.keys.map((key) => life[key.kid!]?.status);
+  if (statuses.filter((s) => s === 'current').length === 1 && statuses.filter((s) => s === 'next').length === 1 && !statuses.includes(undefined)) return undefined;
+  const at = now.toISOString();
+  const subject = subjectOf(issuer);
+  const keys = await Promise.all(document.keys.map(async (key) => (key.x5c?.length ? key : { ...key, x5c: [selfSignedX5c(key, subject, now)] })));
+  const upgraded: Record<string, KeyLife> = {};
+  keys.forEach((key, i) => {
+    upgraded[key.kid!] = life[key.kid!] ?? (i === 0 ? { status: 'current', created_at: at, current_since: at } : { status: 'previous', created_at: at });
+  });
+  if (!Object.values(upgraded).some((l) => l.status === 'next')) {
+    const next = await generateSigningKey(subject, now);
+    keys.push(next);
+    upgraded[next.kid!] = { status: 'next', created_at: at };
+  }
+  return order({ keys, life: upgraded, revoked: document.revoked ?? [] });
+}
+
+/** Next becomes current, current becomes previous (still published), a new next is made. */
+export async function rotateSigningKeys(document: SigningKeyDocument, issuer: string, now = new Date()): Promise<SigningKeyDocument> {
+  const at = now.toISOString();
+  const life: Record<string, KeyLife> = structuredClone(document.life ?? {});
+  for (const [kid, entry] of Object.entries(life)) {
+    if (entry.status === 'current') life[kid] = { ...entry, status: 'previous', current_until: at };
+    else if (entry.status === 'next') life[kid] = { ...entry, status: 'current', current_since: at };
+  }
+  const next = await generateSigningKey(subjectOf(issuer), now);
+  life[next.kid!] = { status: 'next', created_at: at };
+  return order({ keys: [...document.keys, next], life, revoked: document.revoked ?? [] });
+}
+
+export type RevokeResult = { document: SigningKeyDocument } | { refusal: 'not_found' | 'not_previous' };
+
+/** Take a previous key out of the published set; current and next keys cannot be revoked. */
+export function revokeSigningKey(document: SigningKeyDocument, kid: string, now = new Date()): RevokeResult {
+  const key = document.keys.find((k) => k.kid === kid);
+  if (!key) return { refusal: 'not_found' };
+  const entry = document.life?.[kid];
+  if (entry?.status !== 'previous') return { refusal: 'not_previous' };
+  const life = { ...document.life };
+  delete life[kid];
+  const revoked: RevokedKey = { kid, x5c: key.x5c![0]!, current_since: entry.current_since, current_until: entry.current_until, revoked_at: now.toISOString() };
+  return { document: { keys: document.keys.filter((k) => k.kid !== kid), life, revoked: [...(document.revoked ?? []), revoked] } };
+}
+
+/** Keys from ops' JWKS file: the first signs; the others are published as previous keys. */
+export function fileKeyDocument(keys: JWK[], issuer: string): SigningKeyDocument {
+  // A fixed date: every instance derives the same certificate for the same key.
+  const epoch = new Date('2020-01-01T00:00:00Z');
+  const withX5c = keys.map((key) => (key.x5c?.length ? key : { ...key, x5c: [selfSignedX5c(key, subjectOf(issuer), epoch)] }));
+  const life: Record<string, KeyLife> = {};
+  withX5c.forEach((key, i) => {
+    life[key.kid!] = { status: i === 0 ? 'current' : 'previous', created_at: epoch.toISOString() };
+  });
+  return { keys: withX5c, life, revoked: [] };
+}
+
+export async function readJwksFile(path: string): Promise<JWK[]> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
@@ -39,21 +178,19 @@ async function readJwksFile(path: string): Promise<SigningKeys> {
     if (key?.kty !== 'RSA' || typeof key.d !== 'string') problems.push(`keys.jwks_file: keys[${i}] must be a private RSA key (RS256)`);
   });
   if (problems.length) throw new ConfigError(problems);
-  return { keys: keys as JWK[] };
+  return Promise.all(
+    (keys as JWK[]).map(async (key) => ({ ...key, kid: key.kid ?? (await calculateJwkThumbprint(key)), alg: key.alg ?? 'RS256', use: key.use ?? 'sig' })),
+  );
 }
 
-/** The private signing keys: from the JWKS file when configured, else the store's (made once). */
-export async function loadSigningKeys(store: Store, config: Config): Promise<SigningKeys> {
-  if (config.keys.jwks_file) return readJwksFile(config.keys.jwks_file);
-  const existing = await store.getDocument('signing_keys');
-  if (existing) return existing as SigningKeys;
-  return (await store.putDocumentIfAbsent('signing_keys', (await generateSigningKeys()) as Json)) as SigningKeys;
+export function newCookieKey(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 /** Cookie signing keys: from the configuration when set, else the store's (made once). */
 export async function loadCookieKeys(store: Store, config: Config): Promise<string[]> {
   if (config.cookies.keys?.length) return config.cookies.keys;
-  const existing = await store.getDocument('cookie_keys');
+  const existing = await store.getDocument(COOKIE_KEYS_DOCUMENT);
   if (existing) return existing as string[];
-  return (await store.putDocumentIfAbsent('cookie_keys', [randomBytes(32).toString('base64url')])) as string[];
+  return (await store.putDocumentIfAbsent(COOKIE_KEYS_DOCUMENT, [newCookieKey()] as Json)) as string[];
 }

@@ -2,7 +2,7 @@
 // Auth0's /userinfo does. oidc-provider 9.13.3 issues JWT access tokens for an API but does not
 // store them, and its /userinfo only finds its own opaque tokens (a JWT there is "invalid token
 // provided"). So this middleware, mounted before the provider, answers /userinfo itself when the
-// Bearer token is a JWT: verified with jose against the issuer's own public keys (no HTTP call to
+// Bearer token is a JWT: verified with jose against the keys the issuer publishes now (no HTTP call to
 // our JWKS), then the account's claims for the OIDC scopes in the token's `scope`
 // (src/provider/access_token_claims.ts puts them there, as Auth0 does) that the user's grant
 // still allows. The library's own tokens die with their grant (logout revokes it); a JWT cannot
@@ -13,8 +13,8 @@
 // header and JSON body; CORS for any origin like the library's /userinfo.
 // test/implicit_flow.test.ts and test/userinfo_revoked_tokens.test.ts fail loudly if an upgrade
 // breaks it.
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import type { JWTPayload } from 'jose';
+import { jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 
@@ -22,12 +22,11 @@ import type { Accounts } from './accounts.ts';
 import { accountClaims, OIDC_CLAIMS } from './accounts.ts';
 import { findConsentGrant, grantIncarnation } from './consent_grant.ts';
 import type { RouteResolver } from './routes.ts';
-import type { SigningKeys } from './keys.ts';
-import { publicSigningKeys } from './keys.ts';
 
 export type UserinfoForApiTokensDeps = {
   issuer: string;
-  signingKeys: SigningKeys;
+  /** The issuer's published keys as they are now (src/provider/key_ring.ts): a revoked key's tokens fail. */
+  verificationKeys: JWTVerifyGetKey;
   accounts: Accounts;
   provider: Provider;
   routes: RouteResolver;
@@ -47,7 +46,7 @@ function quote(value: string): string {
 export function createUserinfoForApiTokens(deps: UserinfoForApiTokensDeps) {
   const { issuer, accounts, provider } = deps;
   const audience = new URL('userinfo', issuer).href;
-  const keySet = createLocalJWKSet(publicSigningKeys(deps.signingKeys));
+  const keySet = deps.verificationKeys;
 
   function refuse(ctx: Context, refusal: Refusal): void {
     const fields = [`realm=${quote(issuer)}`, `error=${quote(refusal.error)}`, `error_description=${quote(refusal.description)}`];

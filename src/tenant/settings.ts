@@ -1,6 +1,8 @@
 // Tenant settings: one document in the store, read through a short cache so that every
 // instance sees a change within a second, and reconciled with the config file at start and on
-// SIGHUP.
+// SIGHUP. When the store has lost the document (FLUSHALL, a restart without persistence), the
+// first instance to notice writes the config file's flags back: never the built-in defaults,
+// which would silently turn off what ops' file turns on.
 import type { Json, Store } from '../../adapters/contract.ts';
 
 export type TenantFlags = {
@@ -57,13 +59,34 @@ function normalize(value: Json | undefined): TenantSettings {
   return { flags: { ...DEFAULT_SETTINGS.flags, ...(flags && typeof flags === 'object' ? flags : {}) } };
 }
 
-export function createTenantSettings(deps: { store: Store; cacheMs?: number; now?: () => number }): TenantSettingsService {
+export function createTenantSettings(deps: {
+  store: Store;
+  /** The config file's flags as last applied: what a store that lost the settings gets back. */
+  fileFlags?: () => TenantFlags;
+  /** Told when the settings were missing and written back. */
+  onHealed?: (flags: TenantFlags) => void;
+  cacheMs?: number;
+  now?: () => number;
+}): TenantSettingsService {
   const { store, cacheMs = SETTINGS_CACHE_MS, now = Date.now } = deps;
   let cached: { value: TenantSettings; at: number } | undefined;
   let inflight: Promise<TenantSettings> | undefined;
 
-  async function read(): Promise<TenantSettings> {
-    const value = normalize(await store.getDocument(SETTINGS_DOCUMENT));
+  async function heal(): Promise<Json> {
+    const flags = { ...deps.fileFlags!() };
+    const stored = await store.putDocumentIfAbsent(SETTINGS_DOCUMENT, { flags });
+    // The file's flags are what now holds: a later SIGHUP compares against them.
+    if (JSON.stringify(stored) === JSON.stringify({ flags })) {
+      await store.putDocumentIfAbsent(APPLIED_DOCUMENT, flags);
+      deps.onHealed?.(flags);
+    }
+    return stored;
+  }
+
+  async function read(healing = true): Promise<TenantSettings> {
+    let stored = await store.getDocument(SETTINGS_DOCUMENT);
+    if (stored === undefined && healing && deps.fileFlags) stored = await heal();
+    const value = normalize(stored);
     cached = { value, at: now() };
     return value;
   }
@@ -81,8 +104,8 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
     await store.putDocument(CHANGES_DOCUMENT, last);
   }
 
-  async function updateFlags(patch: Partial<TenantFlags>, by?: SettingActor) {
-    const before = await read();
+  async function updateFlags(patch: Partial<TenantFlags>, by?: SettingActor, healing = true) {
+    const before = await read(healing);
     const changes: SettingChange[] = [];
     const flags = { ...before.flags };
     for (const name of FLAG_NAMES) {
@@ -100,7 +123,7 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
   }
 
   return {
-    read,
+    read: () => read(),
     get() {
       if (cached && now() - cached.at < cacheMs) return Promise.resolve(cached.value);
       // One store read at a time per instance, however many requests wait for it.
@@ -109,7 +132,7 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
       });
       return inflight;
     },
-    updateFlags,
+    updateFlags: (patch, by) => updateFlags(patch, by),
     async lastChanges() {
       const stored = await store.getDocument(CHANGES_DOCUMENT);
       return (stored && typeof stored === 'object' && !Array.isArray(stored) ? stored : {}) as unknown as LastChanges;
@@ -120,7 +143,8 @@ export function createTenantSettings(deps: { store: Store; cacheMs?: number; now
       for (const name of FLAG_NAMES) {
         if (applied[name] !== fileFlags[name]) patch[name] = fileFlags[name];
       }
-      const { changes } = await updateFlags(patch, CONFIG_FILE_ACTOR);
+      // The file is being applied: no healing from it in between (it would hide the changes).
+      const { changes } = await updateFlags(patch, CONFIG_FILE_ACTOR, false);
       await store.putDocument(APPLIED_DOCUMENT, { ...fileFlags });
       return changes;
     },

@@ -113,6 +113,7 @@ export async function startIssuer(options: { backend?: Backend; overrides?: Reco
     store,
     logger,
     async close() {
+      issuer.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
