@@ -350,6 +350,83 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
       }
     });
 
+    it('listClients pages the stored clients in client id order, with the total', async () => {
+      const run = `list-${id()}`;
+      const ids = Array.from({ length: 7 }, (_, i) => `${run}-${String.fromCharCode(103 - i)}`);
+      for (const clientId of ids) await store.adapterFor('Client').upsert(clientId, { client_id: clientId, client_name: clientId });
+      // A client that has expired is not listed.
+      await store.adapterFor('Client').upsert(`${run}-expired`, { client_id: `${run}-expired` }, 0.001);
+      await sleep(20);
+      const all: AdapterPayload[] = [];
+      let total = -1;
+      for (let offset = 0; ; offset += 3) {
+        const page = await store.listClients({ offset, limit: 3 });
+        assert.ok(page.clients.length <= 3);
+        if (total === -1) total = page.total;
+        assert.equal(page.total, total, 'the total does not depend on the page');
+        all.push(...page.clients);
+        if (page.clients.length < 3) break;
+      }
+      assert.equal(all.length, total);
+      const listed = all.map((c) => String(c.client_id));
+      assert.deepEqual(listed, [...listed].sort(), 'ordered by client id');
+      assert.deepEqual(listed.filter((c) => c.startsWith(run)), [...ids].sort());
+      assert.deepEqual(all.find((c) => c.client_id === ids[0]), { client_id: ids[0], client_name: ids[0] });
+      // Another instance over the same backend sees the same list.
+      const other = backend.open();
+      try {
+        assert.deepEqual((await other.listClients({ offset: 0, limit: 1000 })).clients.map((c) => c.client_id), listed);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('revokeByClientId removes everything issued to one client, and nothing else', async () => {
+      const [doomed, kept] = [`client-${id()}`, `client-${id()}`];
+      const models = ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'DeviceCode'];
+      const issued = (clientId: string) => models.map((model) => ({ model, id: id(), payload: { clientId, grantId: `grant-${clientId}`, kind: model } }));
+      const doomedEntities = issued(doomed);
+      const keptEntities = issued(kept);
+      for (const { model, id: entityId, payload } of [...doomedEntities, ...keptEntities]) await store.adapterFor(model).upsert(entityId, payload, 60);
+      // Sessions and interactions are not client-bound: a clientId field in them is not an index.
+      const session = id();
+      await store.adapterFor('Session').upsert(session, { clientId: doomed, uid: id() }, 60);
+      const forever = id();
+      await store.adapterFor('Grant').upsert(forever, { clientId: doomed });
+
+      const other = backend.open();
+      try {
+        await other.revokeByClientId(doomed);
+      } finally {
+        await other.close();
+      }
+      for (const { model, id: entityId } of doomedEntities) assert.equal(await store.adapterFor(model).find(entityId), undefined, `${model} of the deleted client survived`);
+      assert.equal(await store.adapterFor('Grant').find(forever), undefined, 'a grant without expiry survived');
+      for (const { model, id: entityId, payload } of keptEntities) assert.deepEqual(await store.adapterFor(model).find(entityId), payload, `${model} of another client was removed`);
+      assert.equal((await store.adapterFor('Session').find(session))?.clientId, doomed);
+      await store.revokeByClientId(`client-${id()}`); // nothing issued: no error
+    });
+
+    it('compareAndSetDocument replaces only the value it expects; of racing writers exactly one wins', async () => {
+      const doc = `cas-${id()}`;
+      assert.equal(await store.compareAndSetDocument(doc, { v: 0 }, { v: 1 }), false, 'a missing document is not replaced');
+      assert.equal(await store.getDocument(doc), undefined);
+      await store.putDocument(doc, { v: 1, list: [1, 'two'] });
+      assert.equal(await store.compareAndSetDocument(doc, { v: 9 }, { v: 2 }), false);
+      assert.deepEqual(await store.getDocument(doc), { v: 1, list: [1, 'two'] });
+      assert.equal(await store.compareAndSetDocument(doc, { v: 1, list: [1, 'two'] }, { v: 2 }), true);
+      assert.deepEqual(await store.getDocument(doc), { v: 2 });
+      const other = backend.open();
+      try {
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? store : other).compareAndSetDocument(doc, { v: 2 }, { v: 3, by: i })));
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        assert.deepEqual(await other.getDocument(doc), { v: 3, by: winner });
+      } finally {
+        await other.close();
+      }
+    });
+
     it('ping resolves; a closed store refuses work', async () => {
       await store.ping();
       const other = backend.open();
@@ -562,6 +639,26 @@ describe('sqlite store specifics', () => {
       await store.close();
       await other.close();
     }
+  });
+
+  it('a file made before revokeByClientId gets the client_id column, filled from what it holds', async () => {
+    const file = join(dir, 'before-client-index.sqlite');
+    const old = new DatabaseSync(file);
+    // The models table as it was before the Management API (no client_id column).
+    old.exec(`CREATE TABLE models (model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, grant_id TEXT, uid TEXT, user_code TEXT, expires_at INTEGER, PRIMARY KEY (model, id)) WITHOUT ROWID`);
+    old.prepare('INSERT INTO models (model, id, payload, grant_id) VALUES (?, ?, ?, ?)').run('AccessToken', 'old-token', JSON.stringify({ clientId: 'old-client', grantId: 'g' }), 'g');
+    old.prepare('INSERT INTO models (model, id, payload) VALUES (?, ?, ?)').run('Session', 'old-session', JSON.stringify({ clientId: 'old-client' }));
+    old.close();
+    const store = createSqliteStore({ file });
+    try {
+      await store.revokeByClientId('old-client');
+      assert.equal(await store.adapterFor('AccessToken').find('old-token'), undefined);
+      assert.deepEqual(await store.adapterFor('Session').find('old-session'), { clientId: 'old-client' });
+    } finally {
+      await store.close();
+    }
+    // Opening it again does not migrate twice.
+    await createSqliteStore({ file }).close();
   });
 
   it('works in memory', async () => {
