@@ -229,7 +229,7 @@ export function parseClientBody(text: string, mode: 'create' | 'update'): Partia
 function responseTypesFor(grantTypes: string[]): string[] {
   return [
     ...(grantTypes.includes('authorization_code') ? ['code'] : []),
-    ...(grantTypes.includes('implicit') ? ['id_token token', 'id_token'] : []),
+    ...(grantTypes.includes('implicit') ? ['token', 'id_token token', 'id_token'] : []),
     ...(grantTypes.includes('authorization_code') && grantTypes.includes('implicit') ? ['code id_token', 'code token', 'code id_token token'] : []),
   ];
 }
