@@ -1,0 +1,175 @@
+// One key set, many instances: two issuers (one issuer identifier) share one Redis. A rotation on
+// one is followed by the other within 5 s (both sign with the new kid, both JWKS identical), a
+// token signed just before it verifies everywhere, a revocation reaches both; and when Redis
+// loses everything (FLUSHALL, under load), the instances write back the key set they hold and
+// the config file's flags instead of generating new ones, so their JWKS stay one.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { Redis } from 'ioredis';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import type { JWK } from 'jose';
+
+import { OPS, startIssuer } from './support/issuer.ts';
+import type { Backend, RunningIssuer } from './support/issuer.ts';
+import { management, managementToken, registrationStatus } from './support/management.ts';
+import { startRedis, uniquePrefix } from './support/redis.ts';
+import type { TestRedis } from './support/redis.ts';
+import { waitFor } from './support/wait.ts';
+
+const WITHIN_MS = 5000;
+const KEY_SCOPES = ['read:signing_keys', 'create:signing_keys', 'update:signing_keys', 'read:tenant_settings'];
+const overrides = {
+  tenant: { flags: { enable_dynamic_client_registration: true } },
+  registration: { rate_limit: { per_second: 10_000, burst: 10_000 } },
+  client_grants: [{ client_id: OPS.client_id, audience: '/api/v2/', scope: KEY_SCOPES }],
+};
+
+async function jwksOf(issuer: RunningIssuer): Promise<{ keys: JWK[] }> {
+  const response = await fetch(new URL('.well-known/jwks.json', issuer.url), { signal: AbortSignal.timeout(5000) });
+  assert.equal(response.status, 200);
+  return (await response.json()) as { keys: JWK[] };
+}
+
+const kids = (jwks: { keys: JWK[] }) => jwks.keys.map((k) => k.kid);
+
+describe('signing keys across two instances on one Redis', () => {
+  let redis: TestRedis;
+  let backend: Backend;
+  let first: RunningIssuer;
+  let second: RunningIssuer;
+
+  before(async () => {
+    redis = await startRedis();
+    backend = { kind: 'redis', url: redis.url, prefix: uniquePrefix('key-rotation') };
+    first = await startIssuer({ backend, overrides });
+    second = await startIssuer({ backend, overrides: { ...overrides, issuer: first.url } });
+  });
+  after(async () => {
+    await first?.close();
+    await second?.close();
+    await redis?.stop();
+  });
+
+  /** A Management API token signed by this instance; its kid must be in this instance's JWKS. */
+  async function signedAt(issuer: RunningIssuer): Promise<{ token: string; kid: string }> {
+    const token = await managementToken(issuer.url, { issuer: first.url });
+    const { kid } = decodeProtectedHeader(token);
+    assert.ok(kids(await jwksOf(issuer)).includes(kid), `${issuer.url} signed with ${kid}, which its own JWKS does not list`);
+    return { token, kid: kid! };
+  }
+
+  async function verifiesWith(issuer: RunningIssuer, token: string): Promise<boolean> {
+    try {
+      await jwtVerify(token, createLocalJWKSet(await jwksOf(issuer)), { issuer: first.url });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  test('a rotation on one instance: old tokens verify on both, both sign with the new kid within 5 s, and a revoke reaches both', async (t) => {
+    const before = await signedAt(first);
+    assert.equal((await signedAt(second)).kid, before.kid, 'one key set to start with');
+    const rotated = await management(first.url, 'POST', 'api/v2/keys/signing/rotate', { token: before.token });
+    assert.equal(rotated.status, 201, JSON.stringify(rotated.json));
+    const newKid = rotated.json.kid as string;
+    assert.notEqual(newKid, before.kid);
+    const started = Date.now();
+
+    // The new kid was published as `next` everywhere before anyone signed with it.
+    assert.ok(kids(await jwksOf(second)).includes(newKid), 'the other instance already publishes the new signing key');
+    assert.ok(await verifiesWith(first, before.token));
+    assert.ok(await verifiesWith(second, before.token));
+
+    const bothSign = await waitFor(async () => (await signedAt(first)).kid === newKid && (await signedAt(second)).kid === newKid, WITHIN_MS, 'both instances sign with the new kid');
+    assert.ok(Date.now() - started <= WITHIN_MS, `${Date.now() - started} ms`);
+    await waitFor(async () => JSON.stringify(await jwksOf(first)) === JSON.stringify(await jwksOf(second)), WITHIN_MS, 'identical JWKS after the rotation');
+    assert.deepEqual(kids(await jwksOf(first))[0], newKid);
+    assert.ok(await verifiesWith(second, before.token), 'a token from just before the rotation still verifies after it');
+    assert.equal((await management(second.url, 'GET', 'api/v2/keys/signing', { token: before.token })).status, 200);
+    const fromSecond = await signedAt(second);
+    assert.ok(await verifiesWith(first, fromSecond.token));
+
+    // Revoke the old key on the other instance: it leaves both JWKS, and its tokens fail on both.
+    const revoked = await management(second.url, 'PUT', `api/v2/keys/signing/${before.kid}/revoke`, { token: fromSecond.token });
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.json));
+    const revokedIn = await waitFor(async () => {
+      const [a, b] = [await jwksOf(first), await jwksOf(second)];
+      return JSON.stringify(a) === JSON.stringify(b) && !kids(a).includes(before.kid);
+    }, WITHIN_MS, 'identical JWKS without the revoked key');
+    for (const issuer of [first, second]) {
+      assert.equal(await verifiesWith(issuer, before.token), false);
+      assert.equal((await management(issuer.url, 'GET', 'api/v2/keys/signing', { token: before.token })).status, 401);
+    }
+    assert.ok(bothSign <= WITHIN_MS && revokedIn <= WITHIN_MS, `${bothSign} ms, ${revokedIn} ms`);
+    t.diagnostic(`both sign with the new kid ${Math.round(bothSign)} ms after the rotation; the revocation reached both JWKS in ${Math.round(revokedIn)} ms`);
+  });
+
+  test('FLUSHALL under load: within 5 s one JWKS again, tokens cross-verify, registration follows the config file', async (t) => {
+    const tokenBefore = (await signedAt(first)).token;
+    const jwksBefore = await jwksOf(first);
+    const flusher = new Redis(redis.url);
+    // Load on both instances while the data goes: tokens, JWKS reads, registrations.
+    let running = true;
+    const statuses: number[] = [];
+    const load = Array.from({ length: 4 }, async (_, i) => {
+      const issuer = i % 2 ? second : first;
+      while (running) {
+        const probes = [
+          fetch(new URL('.well-known/jwks.json', issuer.url)).then((r) => (r.body?.cancel(), r.status)),
+          managementToken(issuer.url, { issuer: first.url }).then(() => 200, () => 0),
+          registrationStatus(issuer.url),
+        ];
+        statuses.push(...(await Promise.all(probes)));
+      }
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await flusher.flushall();
+      const flushedAt = Date.now();
+      // A third instance started right after the loss must not split the issuer either.
+      const third = await startIssuer({ backend, overrides: { ...overrides, issuer: first.url } });
+      try {
+        const healed = await waitFor(async () => {
+          const [a, b] = await Promise.all([first, second].map((issuer) => jwksOf(issuer)));
+          return JSON.stringify(a) === JSON.stringify(b) && kids(jwksBefore).every((kid) => kids(a!).includes(kid));
+        }, WITHIN_MS, 'both instances publish the same JWKS again');
+        assert.ok(Date.now() - flushedAt <= WITHIN_MS + 500, `${Date.now() - flushedAt} ms`);
+        assert.ok(healed <= WITHIN_MS);
+        t.diagnostic(`one JWKS again ${Math.round(healed)} ms after FLUSHALL`);
+        // The store holds the key set again (written back, not generated anew), and the settings.
+        await waitFor(async () => {
+          const stored = (await first.store.getDocument('signing_keys')) as { keys: JWK[] } | undefined;
+          return stored !== undefined && kids(jwksBefore).every((kid) => kids(stored).includes(kid));
+        }, WITHIN_MS, 'the key set written back to the store');
+        await waitFor(async () => (await first.store.getDocument('tenant_settings')) !== undefined, WITHIN_MS, 'the settings written back');
+        assert.deepEqual(await first.store.getDocument('tenant_settings'), { flags: { enable_dynamic_client_registration: true } });
+        const a = await signedAt(first);
+        const b = await signedAt(second);
+        assert.ok(await verifiesWith(second, a.token), 'a JWT from the first verifies with the second');
+        assert.ok(await verifiesWith(first, b.token), 'a JWT from the second verifies with the first');
+        assert.ok(await verifiesWith(second, tokenBefore), 'a JWT from before the loss still verifies');
+        // Registration follows the config file's flag (on), not the built-in default (off).
+        await waitFor(async () => (await registrationStatus(second.url)) === 201 && (await registrationStatus(first.url)) === 201, WITHIN_MS, 'registration open again');
+        const settings = await management(first.url, 'GET', 'api/v2/tenants/settings', { token: a.token });
+        assert.equal((settings.json.flags as Record<string, boolean>).enable_dynamic_client_registration, true);
+
+        // The latecomer converges on the same key set, keeping any key it signed with verifiable.
+        await waitFor(async () => JSON.stringify(await jwksOf(third)) === JSON.stringify(await jwksOf(first)), 2 * WITHIN_MS, 'the latecomer publishes the same JWKS');
+        const c = await signedAt(third);
+        assert.ok(await verifiesWith(first, c.token) && await verifiesWith(second, c.token));
+        assert.ok(await verifiesWith(third, tokenBefore));
+      } finally {
+        await third.close();
+      }
+    } finally {
+      running = false;
+      await Promise.all(load);
+      flusher.disconnect();
+    }
+    assert.ok(statuses.length > 20, `load ran: ${statuses.length} requests`);
+    t.diagnostic(`${statuses.length} requests under load, statuses ${JSON.stringify(Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length])))}`);
+    assert.deepEqual(statuses.filter((s) => s >= 500), [], 'no 5xx while the store lost its data');
+  });
+});
