@@ -114,6 +114,13 @@ describe('signing keys through the Auth0 SDK', () => {
     assert.equal(rotated.kid, oldNext.kid, 'the published next key signs from now on');
     assert.equal(rotated.cert, oldNext.cert);
 
+    // A second rotation right away would sign with a next key that other instances may not
+    // publish yet: refused until two key refresh periods have passed.
+    const tooSoon = await management(issuer.url, 'POST', 'api/v2/keys/signing/rotate', { token: await tokenFor() });
+    assert.equal(tooSoon.status, 429, JSON.stringify(tooSoon.json));
+    assert.equal(tooSoon.json.errorCode, 'too_many_requests');
+    assert.ok(Number(tooSoon.headers.get('retry-after')) >= 1);
+
     const after = await sdk.keys.signing.list();
     const byKid = new Map(after.map((k) => [k.kid, k]));
     assert.equal(byKid.get(oldNext.kid)?.current, true);

@@ -14,6 +14,7 @@ export type ManagementErrorCode =
   | 'operation_not_supported'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'too_many_requests'
   | 'server_error';
 
 export type ManagementErrorBody = { statusCode: number; error: string; message: string; errorCode: ManagementErrorCode };
@@ -25,6 +26,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };

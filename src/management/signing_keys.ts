@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 
 import type { KeyRing } from '../provider/key_ring.ts';
-import { FileKeysError } from '../provider/key_ring.ts';
+import { FileKeysError, RotationTooSoonError } from '../provider/key_ring.ts';
 import { certificateViews } from '../provider/keys.ts';
 import type { SigningKeyDocument } from '../provider/keys.ts';
 import { auditManagementChange } from './audit.ts';
@@ -77,6 +77,7 @@ export type SigningKeysDeps = {
 
 function fixed(error: unknown): never {
   if (error instanceof FileKeysError) throw new ManagementError(400, 'operation_not_supported', error.message);
+  if (error instanceof RotationTooSoonError) throw new ManagementError(429, 'too_many_requests', error.message, { 'Retry-After': String(error.retryAfterSeconds) });
   throw error;
 }
 

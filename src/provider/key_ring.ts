@@ -55,6 +55,19 @@ export type KeyRing = {
 export const DEFAULT_KEY_REFRESH_MS = 2500;
 const CAS_ATTEMPTS = 5;
 
+/**
+ * Thrown by rotate() when the last rotation is too recent: its new next key may not be in every
+ * instance's JWKS yet (they read the set every refresh_ms), and the next rotation would sign with it.
+ */
+export class RotationTooSoonError extends Error {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterMs: number) {
+    super(`the last rotation was less than two key refresh periods ago; its next key may not be published by every instance yet: retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+    this.name = 'RotationTooSoonError';
+    this.retryAfterSeconds = Math.ceil(retryAfterMs / 1000);
+  }
+}
+
 /** Thrown by rotate() and revoke() when the keys come from ops' JWKS file. */
 export class FileKeysError extends Error {
   constructor() {
@@ -210,6 +223,9 @@ export async function createKeyRing(deps: { store: Store; config: Config; logger
       if (source === 'file') throw new FileKeysError();
       await refreshSigning();
       const rotated = await change(SIGNING_KEYS_DOCUMENT, async (stored) => {
+        const last = Date.parse(String((stored as { rotated_at?: string }).rotated_at ?? ''));
+        const wait = last + 2 * refreshMs - Date.now();
+        if (wait > 0) throw new RotationTooSoonError(wait);
         const value = await rotateSigningKeys((await upgradeSigningKeyDocument(stored as unknown as SigningKeyDocument, config.issuer)) ?? (stored as unknown as SigningKeyDocument), config.issuer);
         return { value: value as unknown as Json, result: value };
       });

@@ -25,7 +25,7 @@ export type RevokedKey = { kid: string; x5c: string; current_since?: string; cur
  * The `signing_keys` document. `keys` stays what it always was (a JWKS of private keys, the
  * signing key first), so that a document written by an older version is read as is.
  */
-export type SigningKeyDocument = SigningKeys & { life?: Record<string, KeyLife>; revoked?: RevokedKey[] };
+export type SigningKeyDocument = SigningKeys & { life?: Record<string, KeyLife>; revoked?: RevokedKey[]; rotated_at?: string };
 
 /** Where the keys come from: the store (rotatable) or ops' JWKS file (fixed). */
 export type KeySource = 'store' | 'file';
@@ -122,7 +122,7 @@ export async function upgradeSigningKeyDocument(document: SigningKeyDocument, is
     keys.push(next);
     upgraded[next.kid!] = { status: 'next', created_at: at };
   }
-  return order({ keys, life: upgraded, revoked: document.revoked ?? [] });
+  return order({ ...document, keys, life: upgraded, revoked: document.revoked ?? [] });
 }
 
 /** Next becomes current, current becomes previous (still published), a new next is made. */
@@ -135,7 +135,7 @@ export async function rotateSigningKeys(document: SigningKeyDocument, issuer: st
   }
   const next = await generateSigningKey(subjectOf(issuer), now);
   life[next.kid!] = { status: 'next', created_at: at };
-  return order({ keys: [...document.keys, next], life, revoked: document.revoked ?? [] });
+  return { ...order({ keys: [...document.keys, next], life, revoked: document.revoked ?? [] }), rotated_at: at };
 }
 
 export type RevokeResult = { document: SigningKeyDocument } | { refusal: 'not_found' | 'not_previous' };
@@ -149,7 +149,7 @@ export function revokeSigningKey(document: SigningKeyDocument, kid: string, now 
   const life = { ...document.life };
   delete life[kid];
   const revoked: RevokedKey = { kid, x5c: key.x5c![0]!, current_since: entry.current_since, current_until: entry.current_until, revoked_at: now.toISOString() };
-  return { document: { keys: document.keys.filter((k) => k.kid !== kid), life, revoked: [...(document.revoked ?? []), revoked] } };
+  return { document: { ...document, keys: document.keys.filter((k) => k.kid !== kid), life, revoked: [...(document.revoked ?? []), revoked] } };
 }
 
 /** Keys from ops' JWKS file: the first signs; the others are published as previous keys. */
