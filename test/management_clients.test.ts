@@ -150,7 +150,8 @@ describe('applications through the Auth0 SDK', () => {
     for (let i = 0; i < 5; i += 1) await client.clients.create({ name: `Paged ${i}`, app_type: 'non_interactive' });
     // A dynamically registered client is listed too, third-party.
     const registered = await registerClient(issuer.url, { client_name: 'Registered', redirect_uris: ['https://registered.example.com/cb'] });
-    const total = 1 + (await storedCount());
+    // Declared by ops: the config file's client and the Dashboard's own.
+    const total = 2 + (await storedCount());
 
     const first = await client.clients.list({ page: 0, per_page: 2, include_totals: true });
     assert.equal(first.response.total, total);
@@ -171,9 +172,9 @@ describe('applications through the Auth0 SDK', () => {
     assert.deepEqual(mine.callbacks, ['https://registered.example.com/cb']);
 
     const firstParty = await client.clients.list({ is_first_party: true, include_totals: true });
-    assert.deepEqual(firstParty.data.map((c) => c.client_id), [OPS.client_id]);
+    assert.deepEqual(firstParty.data.map((c) => c.client_id), [OPS.client_id, 'dashboard']);
     const thirdParty = await client.clients.list({ is_first_party: false, include_totals: true, per_page: 100 });
-    assert.equal(thirdParty.response.total, total - 1);
+    assert.equal(thirdParty.response.total, total - 2);
 
     const machines = await client.clients.list({ app_type: 'non_interactive', include_totals: true, per_page: 100 });
     assert.ok(machines.data.length >= 6, 'the five machine apps and the config file\'s machine client');
@@ -232,6 +233,10 @@ describe('applications through the Auth0 SDK', () => {
     await assert.rejects(client.clients.delete(OPS.client_id), refusedWith(400, 'operation_not_supported'));
     await assert.rejects(client.clients.rotateSecret(OPS.client_id), refusedWith(400, 'operation_not_supported'));
     assert.equal((await client.clients.get(OPS.client_id)).name, 'Ops console');
+    // The Dashboard's own client is declared by the issuer itself: shown, first-party, read-only.
+    const dashboard = await client.clients.get('dashboard');
+    assert.equal(dashboard.is_first_party, true);
+    await assert.rejects(client.clients.delete('dashboard'), refusedWith(400, 'operation_not_supported'));
   });
 
   test('bad input is a 400 in Auth0\'s shape and stores nothing', async () => {
@@ -240,6 +245,8 @@ describe('applications through the Auth0 SDK', () => {
     const bad: Record<string, unknown>[] = [
       { name: '<script>alert(1)</script>' },
       { name: 'Bell\u0007' },
+      { name: 'Ops console \u202Emoc.elpmaxe\u202C' },
+      { name: 'ＯＰＳ  Console' },
       { name: '' },
       { name: 'x', app_type: 'mainframe' },
       { name: 'x', callbacks: 'https://a.example.com/cb' },

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { ClientConfig } from '../config.ts';
-import { MAX_REDIRECT_URIS, MAX_URI_LENGTH } from '../registration/metadata.ts';
+import { comparableName, MAX_REDIRECT_URIS, MAX_URI_LENGTH } from '../registration/metadata.ts';
 import { ManagementError } from './errors.ts';
 
 export const APP_TYPES = ['spa', 'regular_web', 'native', 'non_interactive'] as const;
@@ -47,8 +47,10 @@ const MAX_DESCRIPTION = 140;
 const MAX_METADATA_KEYS = 10;
 const MAX_METADATA_LENGTH = 255;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-// Shown on the consent page: markup is refused as Auth0 refuses it, control characters too.
-const UNSHOWABLE = /[<>\p{Cc}]/u;
+// Shown on the login and consent pages: markup is refused as Auth0 refuses it, and control,
+// format and bidi-override characters as registration refuses them (a name that renders as
+// another, src/registration/metadata.ts).
+const UNSHOWABLE = /[<>\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
 
 type Metadata = Record<string, unknown>;
 
@@ -159,7 +161,7 @@ const NOT_WRITABLE: Record<string, string> = {
 };
 
 /** Parse a POST or PATCH body (text) into Auth0 fields; a PATCH may be partial. */
-export function parseClientBody(text: string, mode: 'create' | 'update'): Partial<Record<string, unknown>> {
+export function parseClientBody(text: string, mode: 'create' | 'update', reservedNames: ReadonlySet<string> = new Set()): Partial<Record<string, unknown>> {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -180,14 +182,16 @@ export function parseClientBody(text: string, mode: 'create' | 'update'): Partia
     const name = fields.name;
     if (typeof name !== 'string') throw invalid(`Expected type string but found type ${jsonType(name)}`, 'name');
     if (name.trim().length === 0 || [...name].length > MAX_NAME) throw invalid(`String must be 1 to ${MAX_NAME} characters`, 'name');
-    if (UNSHOWABLE.test(name)) throw invalid('String must not contain < > or control characters', 'name');
+    if (UNSHOWABLE.test(name)) throw invalid('String must not contain < > or control, format or bidirectional-override characters', 'name');
+    // Third-party by construction: it may not pose as an application ops declared.
+    if (reservedNames.has(comparableName(name))) throw invalid('String is the name of an application declared in the config file; choose another', 'name');
     out.name = name;
   }
   if (fields.description !== undefined) {
     const description = fields.description;
     if (typeof description !== 'string') throw invalid(`Expected type string but found type ${jsonType(description)}`, 'description');
     if ([...description].length > MAX_DESCRIPTION) throw invalid(`String is too long, maximum ${MAX_DESCRIPTION}`, 'description');
-    if (UNSHOWABLE.test(description)) throw invalid('String must not contain < > or control characters', 'description');
+    if (UNSHOWABLE.test(description)) throw invalid('String must not contain < > or control, format or bidirectional-override characters', 'description');
     out.description = description;
   }
   if (fields.app_type !== undefined) {

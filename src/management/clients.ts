@@ -9,13 +9,16 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 
+import { firstPartyClientIds } from '../config.ts';
 import type { Config } from '../config.ts';
+import { dashboardClients } from '../dashboard/client.ts';
 import type { AdapterPayload, Store } from '../../adapters/contract.ts';
 import { readBodyWithin } from '../http/request_body.ts';
 import { auditManagementChange } from './audit.ts';
 import type { ManagementCaller } from './bearer.ts';
 import { APP_TYPES, configClientToAuth0, newClientSecret, parseClientBody, toAuth0Client, toLibraryMetadata } from './client_fields.ts';
 import type { Auth0Client } from './client_fields.ts';
+import { comparableName } from '../registration/metadata.ts';
 import { ManagementError } from './errors.ts';
 import { parseFieldSelection } from './settings_request.ts';
 import type { FieldSelection } from './settings_request.ts';
@@ -37,7 +40,7 @@ const SCAN_CHUNK = 500;
 const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 export type ClientsDeps = {
-  config: Pick<Config, 'clients' | 'env'>;
+  config: Pick<Config, 'clients' | 'env' | 'dashboard' | 'issuer'>;
   provider: Provider;
   store: Store;
   logger: Logger;
@@ -105,9 +108,15 @@ function notFound(): ManagementError {
 
 export function addClientRoutes(router: Router, deps: ClientsDeps): void {
   const { config, provider, store, logger, authorize } = deps;
-  const declared = new Map(config.clients.map((client) => [client.client_id, client]));
+  // Declared by ops (the file, and the Dashboard's own client): first-party and read-only here.
+  const declared = firstPartyClientIds(config);
+  const declaredClients = (withSecret: boolean): Auth0Client[] => [
+    ...config.clients.map((client) => configClientToAuth0(client, withSecret)),
+    ...dashboardClients(config).map((metadata) => ({ ...toAuth0Client(metadata as Record<string, unknown>, withSecret), app_type: 'spa' as const, is_first_party: true })),
+  ];
   const adapter = () => store.adapterFor('Client');
   const production = config.env === 'production';
+  const reservedNames = new Set(config.clients.map((client) => comparableName(client.name)));
 
   function readOnly(clientId: string): ManagementError {
     return new ManagementError(400, 'operation_not_supported', `The client ${clientId} is declared in the config file and cannot be changed through the Management API; change it in the file`);
@@ -123,7 +132,7 @@ export function addClientRoutes(router: Router, deps: ClientsDeps): void {
   async function body(ctx: Context, mode: 'create' | 'update'): Promise<Record<string, unknown>> {
     const raw = await readBodyWithin(ctx.req, MAX_CLIENT_BODY_BYTES);
     if (!raw) throw new ManagementError(413, 'payload_too_large', `Payload content length greater than maximum allowed: ${MAX_CLIENT_BODY_BYTES}`);
-    return parseClientBody(raw.toString('utf8') || (mode === 'update' ? '{}' : ''), mode);
+    return parseClientBody(raw.toString('utf8') || (mode === 'update' ? '{}' : ''), mode, reservedNames);
   }
 
   /** The library's own schema decides last; its refusal is a 400 with its description. */
@@ -155,7 +164,7 @@ export function addClientRoutes(router: Router, deps: ClientsDeps): void {
       (query.global !== true) &&
       (!query.appTypes || (client.app_type !== undefined && query.appTypes.has(client.app_type)));
 
-    const fromFile = config.clients.map((c) => configClientToAuth0(c, withSecret)).filter(wanted);
+    const fromFile = declaredClients(withSecret).filter(wanted);
     const storedWanted = query.firstParty !== true && query.global !== true;
     let page: Auth0Client[];
     let total: number;
@@ -189,8 +198,8 @@ export function addClientRoutes(router: Router, deps: ClientsDeps): void {
   router.get('/clients/:id', async (ctx) => {
     const caller = await authorize(ctx, CLIENT_SCOPES.read, CLIENT_SCOPES.readKeys);
     const selection = parseFieldSelection(ctx.query);
-    const file = declared.get(ctx.params.id!);
-    const client = file ? configClientToAuth0(file, canReadKeys(caller)) : toAuth0Client(await findStored(ctx.params.id!), canReadKeys(caller));
+    const file = declared.has(ctx.params.id!) ? declaredClients(canReadKeys(caller)).find((c) => c.client_id === ctx.params.id) : undefined;
+    const client = file ?? toAuth0Client(await findStored(ctx.params.id!), canReadKeys(caller));
     ctx.body = select(client, selection);
   });
 

@@ -26,7 +26,7 @@ export const MANAGEMENT_SCOPES = { readSettings: 'read:tenant_settings', updateS
 export const MAX_SETTINGS_BODY_BYTES = 16 * 1024;
 
 export type ManagementApiDeps = {
-  config: Pick<Config, 'issuer' | 'client_grants' | 'clients' | 'env'>;
+  config: Pick<Config, 'issuer' | 'client_grants' | 'clients' | 'env' | 'dashboard'>;
   tenant: TenantSettingsService;
   keys: KeyRing;
   provider: Provider;
