@@ -86,6 +86,7 @@ describe('signing keys through the Auth0 SDK', () => {
       const cert = new X509Certificate(key.cert);
       const published = jwks.keys.find((k) => k.kid === key.kid)!;
       assert.equal(cert.publicKey.export({ format: 'jwk' }).n, published.n, 'the certificate holds the published key');
+      assert.ok(cert.verify(cert.publicKey), 'self-signed with its own key');
       assert.equal(key.fingerprint, cert.fingerprint);
       assert.equal(key.thumbprint, cert.fingerprint.replace(/:/g, ''));
       assert.match(key.pkcs7!, /^-----BEGIN PKCS7-----\n[\s\S]+\n-----END PKCS7-----\n?$/);
