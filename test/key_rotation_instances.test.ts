@@ -178,3 +178,51 @@ describe('signing keys across two instances on one Redis', () => {
     assert.deepEqual(statuses.filter((s) => s >= 500), [], 'no 5xx while the store lost its data');
   });
 });
+
+describe('many changes to the key set at once, on two instances', () => {
+  // Rotations are refused for two refresh periods after one: long enough for every request of a burst.
+  const REFRESH_MS = 1500;
+  let redis: TestRedis;
+  let first: RunningIssuer;
+  let second: RunningIssuer;
+
+  before(async () => {
+    redis = await startRedis();
+    const backend: Backend = { kind: 'redis', url: redis.url, prefix: uniquePrefix('key-races') };
+    const fast = { ...overrides, keys: { refresh_ms: REFRESH_MS } };
+    first = await startIssuer({ backend, overrides: fast });
+    second = await startIssuer({ backend, overrides: { ...fast, issuer: first.url } });
+  });
+  after(async () => {
+    await first?.close();
+    await second?.close();
+    await redis?.stop();
+  });
+
+  test('concurrent rotations: exactly one wins (the rest 429), no key is lost; concurrent revokes of one key: one 200', async () => {
+    const token = await managementToken(first.url);
+    const burst = async () => {
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => management(i % 2 ? second.url : first.url, 'POST', 'api/v2/keys/signing/rotate', { token })));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [201, ...Array(9).fill(429)], JSON.stringify(answers.map((a) => a.json)));
+      return answers.find((a) => a.status === 201)!.json.kid as string;
+    };
+    const start = kids(await jwksOf(first));
+    const one = await burst();
+    await new Promise((resolve) => setTimeout(resolve, 2 * REFRESH_MS + 100));
+    const two = await burst();
+    await waitFor(async () => JSON.stringify(await jwksOf(first)) === JSON.stringify(await jwksOf(second)), 2000, 'identical JWKS after the bursts');
+    const published = kids(await jwksOf(first));
+    assert.equal(published.length, 4, 'current, next and two previous keys');
+    assert.equal(published[0], two);
+    assert.ok(start.every((kid) => published.includes(kid)) && published.includes(one), 'a key was lost in the race');
+
+    const fresh = await managementToken(first.url);
+    const revokes = await Promise.all(Array.from({ length: 6 }, (_, i) => management(i % 2 ? second.url : first.url, 'PUT', `api/v2/keys/signing/${start[0]}/revoke`, { token: fresh })));
+    assert.deepEqual(revokes.map((a) => a.status).sort(), [200, 400, 400, 400, 400, 400], JSON.stringify(revokes.map((a) => a.json)));
+    await waitFor(async () => {
+      const [a, b] = [await jwksOf(first), await jwksOf(second)];
+      return JSON.stringify(a) === JSON.stringify(b) && !kids(a).includes(start[0]);
+    }, 2 * REFRESH_MS, 'the revoked key gone from both JWKS');
+  });
+});

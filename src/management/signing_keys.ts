@@ -115,10 +115,8 @@ export function addSigningKeyRoutes(router: Router, deps: SigningKeysDeps): void
     const kid = ctx.params.kid!;
     const result = await keys.revoke(kid).catch(fixed);
     if ('refusal' in result) {
-      if (result.refusal === 'not_found') {
-        if (keys.document().revoked?.some((k) => k.kid === kid)) throw new ManagementError(400, 'operation_not_supported', 'The signing key is already revoked');
-        throw new ManagementError(404, 'not_found', 'Signing key not found');
-      }
+      if (result.refusal === 'not_found') throw new ManagementError(404, 'not_found', 'Signing key not found');
+      if (result.refusal === 'already_revoked') throw new ManagementError(400, 'operation_not_supported', 'The signing key is already revoked');
       throw new ManagementError(400, 'operation_not_supported', 'Only a previous signing key can be revoked; the current and the next key cannot (rotate first)');
     }
     auditManagementChange(logger, caller.clientId, 'signing_key_revoked', { kid });

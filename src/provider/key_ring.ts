@@ -18,6 +18,7 @@ import {
   COOKIE_KEYS_KEPT,
   fileKeyDocument,
   newCookieKey,
+  newSigningKey,
   newSigningKeyDocument,
   publicSigningKeys,
   readJwksFile,
@@ -222,11 +223,15 @@ export async function createKeyRing(deps: { store: Store; config: Config; logger
     async rotate() {
       if (source === 'file') throw new FileKeysError();
       await refreshSigning();
+      // Made before the compare-and-set: the time between reading the set and writing it stays
+      // short, and the rotation's timestamp is when it is written.
+      const next = await newSigningKey(config.issuer);
       const rotated = await change(SIGNING_KEYS_DOCUMENT, async (stored) => {
         const last = Date.parse(String((stored as { rotated_at?: string }).rotated_at ?? ''));
         const wait = last + 2 * refreshMs - Date.now();
         if (wait > 0) throw new RotationTooSoonError(wait);
-        const value = await rotateSigningKeys((await upgradeSigningKeyDocument(stored as unknown as SigningKeyDocument, config.issuer)) ?? (stored as unknown as SigningKeyDocument), config.issuer);
+        const upgraded = (await upgradeSigningKeyDocument(stored as unknown as SigningKeyDocument, config.issuer)) ?? (stored as unknown as SigningKeyDocument);
+        const value = rotateSigningKeys(upgraded, next);
         return { value: value as unknown as Json, result: value };
       });
       apply(rotated);

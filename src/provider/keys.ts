@@ -129,25 +129,29 @@ export async function upgradeSigningKeyDocument(document: SigningKeyDocument, is
   return order({ ...document, keys, life: upgraded, revoked: document.revoked ?? [] });
 }
 
-/** Next becomes current, current becomes previous (still published), a new next is made. */
-export async function rotateSigningKeys(document: SigningKeyDocument, issuer: string, now = new Date()): Promise<SigningKeyDocument> {
+/** A key to become the next one at a rotation (made beforehand: generating it takes a while). */
+export function newSigningKey(issuer: string, now = new Date()): Promise<JWK> {
+  return generateSigningKey(subjectOf(issuer), now);
+}
+
+/** Next becomes current, current becomes previous (still published), `next` is the new next. */
+export function rotateSigningKeys(document: SigningKeyDocument, next: JWK, now = new Date()): SigningKeyDocument {
   const at = now.toISOString();
   const life: Record<string, KeyLife> = structuredClone(document.life ?? {});
   for (const [kid, entry] of Object.entries(life)) {
     if (entry.status === 'current') life[kid] = { ...entry, status: 'previous', current_until: at };
     else if (entry.status === 'next') life[kid] = { ...entry, status: 'current', current_since: at };
   }
-  const next = await generateSigningKey(subjectOf(issuer), now);
   life[next.kid!] = { status: 'next', created_at: at };
   return { ...order({ keys: [...document.keys, next], life, revoked: document.revoked ?? [] }), rotated_at: at };
 }
 
-export type RevokeResult = { document: SigningKeyDocument } | { refusal: 'not_found' | 'not_previous' };
+export type RevokeResult = { document: SigningKeyDocument } | { refusal: 'not_found' | 'not_previous' | 'already_revoked' };
 
 /** Take a previous key out of the published set; current and next keys cannot be revoked. */
 export function revokeSigningKey(document: SigningKeyDocument, kid: string, now = new Date()): RevokeResult {
   const key = document.keys.find((k) => k.kid === kid);
-  if (!key) return { refusal: 'not_found' };
+  if (!key) return { refusal: document.revoked?.some((k) => k.kid === kid) ? 'already_revoked' : 'not_found' };
   const entry = document.life?.[kid];
   if (entry?.status !== 'previous') return { refusal: 'not_previous' };
   const life = { ...document.life };
