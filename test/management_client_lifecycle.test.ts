@@ -64,6 +64,19 @@ describe('application changes across two instances on one Redis', () => {
     assert.ok(loginPage(await authorizeAtSecond(clientId, NEW_CALLBACK)));
   });
 
+  test('concurrent secret rotations leave one of the secrets handed out; concurrent deletes on both instances answer 204 or 404 and leave it gone', async () => {
+    const created = await management(first.url, 'POST', 'api/v2/clients', { token, body: { name: 'Raced', app_type: 'regular_web', callbacks: [CALLBACK] } });
+    const clientId = created.json.client_id as string;
+    const rotations = await Promise.all(Array.from({ length: 6 }, (_, i) => management(i % 2 ? second.url : first.url, 'POST', `api/v2/clients/${clientId}/rotate-secret`, { token })));
+    assert.ok(rotations.every((r) => r.status === 200));
+    const stored = (await management(first.url, 'GET', `api/v2/clients/${clientId}`, { token })).json.client_secret;
+    assert.ok(rotations.some((r) => r.json.client_secret === stored), 'the stored secret is one that was handed out');
+    const deletes = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(new URL(`api/v2/clients/${clientId}`, (i % 2 ? second : first).url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })));
+    const statuses = deletes.map((r) => r.status).sort();
+    assert.equal(statuses.filter((s) => s === 204).length >= 1 && statuses.every((s) => s === 204 || s === 404), true, String(statuses));
+    assert.equal((await management(second.url, 'GET', `api/v2/clients/${clientId}`, { token })).status, 404);
+  });
+
   test('deleting a client kills its sessions\' tokens at /userinfo on every instance, and /authorize refuses it', async () => {
     const clientId = await createSpa('Doomed SPA');
     const alice = new UserAgent(first.url);
