@@ -16,6 +16,7 @@ import { management, managementToken, registrationStatus } from './support/manag
 import { startRedis, uniquePrefix } from './support/redis.ts';
 import type { TestRedis } from './support/redis.ts';
 import { waitFor } from './support/wait.ts';
+import { captureLogs } from './support/log_capture.ts';
 
 const WITHIN_MS = 5000;
 const KEY_SCOPES = ['read:signing_keys', 'create:signing_keys', 'update:signing_keys', 'read:tenant_settings'];
@@ -38,11 +39,13 @@ describe('signing keys across two instances on one Redis', () => {
   let backend: Backend;
   let first: RunningIssuer;
   let second: RunningIssuer;
+  const logs = captureLogs('warn');
+  const healedLines = () => logs.lines().filter((line) => line.event === 'store_healed').map((line) => line.audit);
 
   before(async () => {
     redis = await startRedis();
     backend = { kind: 'redis', url: redis.url, prefix: uniquePrefix('key-rotation') };
-    first = await startIssuer({ backend, overrides });
+    first = await startIssuer({ backend, overrides, logger: logs.logger });
     second = await startIssuer({ backend, overrides: { ...overrides, issuer: first.url } });
   });
   after(async () => {
@@ -109,6 +112,7 @@ describe('signing keys across two instances on one Redis', () => {
   test('FLUSHALL under load: within 5 s one JWKS again, tokens cross-verify, registration follows the config file', async (t) => {
     const tokenBefore = (await signedAt(first)).token;
     const jwksBefore = await jwksOf(first);
+    assert.deepEqual(healedLines(), [], 'nothing was lost before the FLUSHALL');
     const flusher = new Redis(redis.url);
     // Load on both instances while the data goes: tokens, JWKS reads, registrations.
     let running = true;
@@ -139,6 +143,7 @@ describe('signing keys across two instances on one Redis', () => {
       // Registration follows the config file's flag (on), not the built-in default (off).
       await waitFor(async () => (await registrationStatus(second.url)) === 201 && (await registrationStatus(first.url)) === 201, WITHIN_MS, 'registration open');
       assert.deepEqual(await first.store.getDocument('tenant_settings'), { flags: { enable_dynamic_client_registration: true } });
+      await waitFor(() => healedLines().includes('signing_keys'), WITHIN_MS, 'a log line says the keys were written back');
       t.diagnostic(`one JWKS ${Math.round(healed)} ms after FLUSHALL; the key set back in the store after ${Math.round(rewritten)} ms`);
       const a = await signedAt(first);
       const b = await signedAt(second);

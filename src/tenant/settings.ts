@@ -144,7 +144,10 @@ export function createTenantSettings(deps: {
         if (applied[name] !== fileFlags[name]) patch[name] = fileFlags[name];
       }
       // The file is being applied: no healing from it in between (it would hide the changes).
-      const { changes } = await updateFlags(patch, CONFIG_FILE_ACTOR, false);
+      const { settings, changes } = await updateFlags(patch, CONFIG_FILE_ACTOR, false);
+      // A first start whose file equals the defaults changes nothing: store them anyway, so that
+      // a missing document later always means a lost one.
+      if (!changes.length) await store.putDocumentIfAbsent(SETTINGS_DOCUMENT, settings as unknown as Json);
       await store.putDocument(APPLIED_DOCUMENT, { ...fileFlags });
       return changes;
     },
