@@ -113,6 +113,7 @@ describe('signing keys across two instances on one Redis', () => {
     const tokenBefore = (await signedAt(first)).token;
     const jwksBefore = await jwksOf(first);
     assert.deepEqual(healedLines(), [], 'nothing was lost before the FLUSHALL');
+    const cookieKeysBefore = await first.store.getDocument('cookie_keys');
     const flusher = new Redis(redis.url);
     // Load on both instances while the data goes: tokens, JWKS reads, registrations.
     let running = true;
@@ -144,6 +145,8 @@ describe('signing keys across two instances on one Redis', () => {
       await waitFor(async () => (await registrationStatus(second.url)) === 201 && (await registrationStatus(first.url)) === 201, WITHIN_MS, 'registration open');
       assert.deepEqual(await first.store.getDocument('tenant_settings'), { flags: { enable_dynamic_client_registration: true } });
       await waitFor(() => healedLines().includes('signing_keys'), WITHIN_MS, 'a log line says the keys were written back');
+      // The generated cookie keys too: sessions made from now on are signed as before.
+      await waitFor(async () => JSON.stringify(await first.store.getDocument('cookie_keys')) === JSON.stringify(cookieKeysBefore), WITHIN_MS, 'the cookie keys written back');
       t.diagnostic(`one JWKS ${Math.round(healed)} ms after FLUSHALL; the key set back in the store after ${Math.round(rewritten)} ms`);
       const a = await signedAt(first);
       const b = await signedAt(second);
