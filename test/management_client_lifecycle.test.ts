@@ -158,3 +158,36 @@ async function redisKeys(redis: TestRedis): Promise<string[]> {
     client.disconnect();
   }
 }
+
+describe('registration.max_clients and the Management API', () => {
+  test('deleting a registered client gives its slot back to registration (Redis and SQLite)', async () => {
+    const redis = await startRedis();
+    try {
+      for (const backend of [{ kind: 'redis', url: redis.url, prefix: uniquePrefix('cap-delete') } as Backend, { kind: 'sqlite' } as Backend]) {
+        const issuer = await startIssuer({
+          backend,
+          overrides: {
+            tenant: { flags: { enable_dynamic_client_registration: true } },
+            registration: { max_clients: 2, rate_limit: { per_second: 1000, burst: 1000 } },
+            client_grants: [{ client_id: OPS.client_id, audience: '/api/v2/', scope: CLIENT_SCOPES }],
+          },
+        });
+        try {
+          const register = () => fetch(new URL('oidc/register', issuer.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'Capped', redirect_uris: ['https://capped.example.com/cb'] }) });
+          const first = (await (await register()).json()) as { client_id: string };
+          assert.equal((await register()).status, 201);
+          assert.equal((await register()).status, 403, `${backend.kind}: the cap of 2 holds`);
+          const token = await managementToken(issuer.url);
+          const deleted = await fetch(new URL(`api/v2/clients/${first.client_id}`, issuer.url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+          assert.equal(deleted.status, 204);
+          assert.equal((await register()).status, 201, `${backend.kind}: the deleted client's slot is free again`);
+          assert.equal((await register()).status, 403);
+        } finally {
+          await issuer.close();
+        }
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+});
