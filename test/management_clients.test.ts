@@ -12,7 +12,7 @@ import type { RunningIssuer } from './support/issuer.ts';
 import { captureLogs } from './support/log_capture.ts';
 import { management, managementToken } from './support/management.ts';
 
-export const ALL_CLIENT_SCOPES = ['read:clients', 'create:clients', 'update:clients', 'delete:clients', 'read:client_keys', 'update:client_keys'];
+const ALL_CLIENT_SCOPES = ['read:clients', 'create:clients', 'update:clients', 'delete:clients', 'read:client_keys', 'update:client_keys'];
 
 let issuer: RunningIssuer;
 let domain: string;

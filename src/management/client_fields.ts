@@ -11,9 +11,6 @@ import { ManagementError } from './errors.ts';
 export const APP_TYPES = ['spa', 'regular_web', 'native', 'non_interactive'] as const;
 export type AppType = (typeof APP_TYPES)[number];
 
-/** Metadata the library stores for the Management API only (src/provider/management_metadata.ts). */
-export const MANAGEMENT_METADATA = ['description', 'app_type', 'client_metadata', 'created_at', 'web_origins', 'allowed_origins'] as const;
-
 /** An application as Auth0's Management API shows it. */
 export type Auth0Client = {
   client_id: string;

@@ -11,8 +11,6 @@ import type { JWK } from 'jose';
 import forge from 'node-forge';
 
 import { ConfigError } from '../config.ts';
-import type { Config } from '../config.ts';
-import type { Json, Store } from '../../adapters/contract.ts';
 
 /** The published private keys, in signing order (the library signs with the first that fits). */
 export type SigningKeys = { keys: JWK[] };
@@ -193,12 +191,4 @@ export async function readJwksFile(path: string): Promise<JWK[]> {
 
 export function newCookieKey(): string {
   return randomBytes(32).toString('base64url');
-}
-
-/** Cookie signing keys: from the configuration when set, else the store's (made once). */
-export async function loadCookieKeys(store: Store, config: Config): Promise<string[]> {
-  if (config.cookies.keys?.length) return config.cookies.keys;
-  const existing = await store.getDocument(COOKIE_KEYS_DOCUMENT);
-  if (existing) return existing as string[];
-  return (await store.putDocumentIfAbsent(COOKIE_KEYS_DOCUMENT, [newCookieKey()] as Json)) as string[];
 }

@@ -26,8 +26,3 @@ export function replaceProviderKeys(provider: Provider, keys: SigningKeys): void
   }
   initializeKeystore.call(provider, structuredClone(keys));
 }
-
-/** The kids the provider publishes now, in its JWKS order. */
-export function publishedKids(provider: Provider): string[] {
-  return instance(provider).jwks.keys.map((key) => key.kid);
-}
