@@ -49,6 +49,17 @@ describe('application changes across two instances on one Redis', () => {
     return new UserAgent(second.url).navigate(authorizeUrl(second.url, { client_id: clientId, response_type: 'id_token token', redirect_uri: redirectUri, scope: 'openid', nonce: 'n', state: 's' }));
   }
 
+  test('an application created through the API may call /oauth/token from its web origin, on every instance', async () => {
+    const created = await management(first.url, 'POST', 'api/v2/clients', { token, body: { name: 'Browser app', app_type: 'spa', callbacks: [CALLBACK], web_origins: ['https://browser.example.com'] } });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    for (const origin of ['https://browser.example.com', 'https://app.example.com']) {
+      const preflight = await fetch(new URL('oauth/token', second.url), { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+      assert.equal(preflight.headers.get('access-control-allow-origin'), origin, `the preflight from ${origin}`);
+    }
+    const stranger = await fetch(new URL('oauth/token', second.url), { method: 'OPTIONS', headers: { origin: 'https://stranger.example.com', 'access-control-request-method': 'POST' } });
+    assert.equal(stranger.headers.get('access-control-allow-origin'), null);
+  });
+
   test('a changed callbacks list applies at once on the other instance', async () => {
     const clientId = await createSpa('Callback mover');
     // The second instance has read the client with its old callback first.

@@ -14,6 +14,7 @@ import type { Config } from '../config.ts';
 import { dashboardClients } from '../dashboard/client.ts';
 import type { AdapterPayload, Store } from '../../adapters/contract.ts';
 import { readBodyWithin } from '../http/request_body.ts';
+import { corsOrigins, ORIGIN_MODEL } from '../provider/client_cors.ts';
 import { auditManagementChange } from './audit.ts';
 import type { ManagementCaller } from './bearer.ts';
 import { APP_TYPES, configClientToAuth0, newClientSecret, parseClientBody, toAuth0Client, toLibraryMetadata } from './client_fields.ts';
@@ -149,6 +150,10 @@ export function addClientRoutes(router: Router, deps: ClientsDeps): void {
     }
     const stored = client.metadata();
     await adapter().upsert(String(stored.client_id), stored as AdapterPayload);
+    // Its browser origins may send preflights to /oauth/token, as a registered client's may
+    // (src/provider/client_cors.ts keeps that index; an origin no client lists any more stays
+    // in it harmlessly: the request itself is still decided per client).
+    for (const origin of corsOrigins(stored)) await store.adapterFor(ORIGIN_MODEL).upsert(origin, { origin });
     return stored;
   }
 
