@@ -143,7 +143,9 @@ describe('signing keys across two instances on one Redis', () => {
       }, WITHIN_MS, 'the key set written back to the store');
       // Registration follows the config file's flag (on), not the built-in default (off).
       await waitFor(async () => (await registrationStatus(second.url)) === 201 && (await registrationStatus(first.url)) === 201, WITHIN_MS, 'registration open');
-      assert.deepEqual(await first.store.getDocument('tenant_settings'), { flags: { enable_dynamic_client_registration: true } });
+      // The config file's flags, every one of them, not the built-in defaults.
+      assert.deepEqual(await first.store.getDocument('tenant_settings'), { flags: first.config.tenant.flags });
+      assert.equal(first.config.tenant.flags.enable_dynamic_client_registration, true);
       await waitFor(() => healedLines().includes('signing_keys'), WITHIN_MS, 'a log line says the keys were written back');
       // The generated cookie keys too: sessions made from now on are signed as before.
       await waitFor(async () => JSON.stringify(await first.store.getDocument('cookie_keys')) === JSON.stringify(cookieKeysBefore), WITHIN_MS, 'the cookie keys written back');
