@@ -18,6 +18,7 @@ import type { BearerVerifier, ManagementCaller } from './bearer.ts';
 import { createManagementErrors, ManagementError } from './errors.ts';
 import { parseFieldSelection, parseSettingsPatch, selectFields } from './settings_request.ts';
 import { addClientRoutes } from './clients.ts';
+import type { ClientsService } from './clients_service.ts';
 import { addSigningKeyRoutes } from './signing_keys.ts';
 
 export const MANAGEMENT_PREFIX = '/api/v2';
@@ -26,11 +27,10 @@ export const MANAGEMENT_SCOPES = { readSettings: 'read:tenant_settings', updateS
 export const MAX_SETTINGS_BODY_BYTES = 16 * 1024;
 
 export type ManagementApiDeps = {
-  config: Pick<Config, 'issuer' | 'client_grants' | 'clients' | 'env' | 'dashboard'>;
+  config: Pick<Config, 'issuer' | 'client_grants'>;
   tenant: TenantSettingsService;
   keys: KeyRing;
-  provider: Provider;
-  store: Store;
+  clients: ClientsService;
   logger: Logger;
 };
 
@@ -75,7 +75,7 @@ export function createManagementApi(deps: ManagementApiDeps) {
   const verifier = createBearerVerifier({ issuer: deps.config.issuer, audience, verificationKeys: deps.keys.verificationKeys, grantedScopes: (clientId) => granted.get(clientId) });
   const router = settingsRouter(deps, verifier);
   const scoped = (ctx: Context, ...scopes: string[]) => authorize(verifier, ctx, ...scopes);
-  addClientRoutes(router, { config: deps.config, provider: deps.provider, store: deps.store, logger: deps.logger, authorize: scoped });
+  addClientRoutes(router, { clients: deps.clients, logger: deps.logger, authorize: scoped });
   addSigningKeyRoutes(router, { keys: deps.keys, logger: deps.logger, authorize: scoped });
   const routes = router.routes();
   const allowedMethods = router.allowedMethods();
