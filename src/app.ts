@@ -24,6 +24,7 @@ import { createTenantSettings } from './tenant/settings.ts';
 import { createClientIdMetadataDocumentHooks } from './provider/client_id_metadata_document.ts';
 import { auditSettingChanges } from './tenant/audit.ts';
 import { createManagementApi } from './management/router.ts';
+import { createClientsService } from './management/clients_service.ts';
 import { createDashboard } from './dashboard/router.ts';
 import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
@@ -117,6 +118,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   provider.keys = cookieKeys;
   keys.attach(provider);
   const routes = createRouteResolver(provider);
+  const clients = createClientsService({ config, provider, store });
 
   async function reloadTenantFlags(next: Config): Promise<void> {
     fileFlags = next.tenant.flags;
@@ -153,14 +155,14 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   const clientCors = createClientCors({ config, store, routes });
   app.use(createAuth0Logout({ provider, routes, firstParty: firstPartyClientIds(config) }));
   app.use(createWebMessageFraming(routes));
-  app.use(createDashboard({ config, store, provider, accounts, tenant, logger }));
+  app.use(createDashboard({ config, store, provider, accounts, tenant, clients, keys, logger }));
   app.use(createDefaultAuthorizeScope(routes));
   app.use(createAuthorizationResponse(routes));
   app.use(createUserinfoForApiTokens({ issuer: config.issuer, verificationKeys: keys.verificationKeys, accounts, provider, routes }));
   app.use(createDiscoveryFilter(tenant, routes));
   app.use(createClientIdMetadataDocumentHooks({ tenant, routes }));
   app.use(createRegistrationGate({ config, store, tenant, logger, metrics, provider, routes }));
-  app.use(createManagementApi({ config, tenant, keys, provider, store, logger }));
+  app.use(createManagementApi({ config, tenant, keys, clients, logger }));
   app.use(clientCors.middleware);
   app.use(createTokenJsonBody({ isToken: (ctx) => routes.of(ctx) === 'token' }));
   for (const middleware of provider.middleware) app.use(middleware);

@@ -7,14 +7,20 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 
 import { launchBrowser } from './support/browser.ts';
-import { ALICE, startIssuer } from './support/issuer.ts';
+import { ALICE, CONTACTS_API, OPS, startIssuer } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
-import { registrationStatus } from './support/management.ts';
+import { managementToken, registrationStatus, setRegistrationFlag } from './support/management.ts';
+import { authorize, authorizeUrl, registerClient } from './support/implicit.ts';
 import { UserAgent } from './support/user_agent.ts';
 import { createDashboardSessions, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../src/dashboard/session.ts';
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-1', name: 'Ada Admin', roles: ['admin'] };
 const SCREENSHOTS = process.env.DASHBOARD_SCREENSHOTS;
+const FIRST_PARTY = { client_id: 'company-portal', name: 'Company Portal', token_endpoint_auth_method: 'none', grant_types: ['implicit'], response_types: ['id_token token'], redirect_uris: ['https://portal.example.com/cb'] };
+
+async function setFlagForTest(issuer: RunningIssuer, on: boolean): Promise<void> {
+  await setRegistrationFlag(issuer.url, await managementToken(issuer.url), on);
+}
 
 async function signIn(page: Page, issuer: RunningIssuer, user: { email: string; password: string }, path = 'dashboard'): Promise<void> {
   await page.goto(new URL(path, issuer.url).href);
@@ -28,7 +34,7 @@ describe('the Dashboard in Chromium', () => {
   let issuer: RunningIssuer;
   let browser: Browser;
   before(async () => {
-    issuer = await startIssuer({ overrides: { users: [ADMIN, ALICE] } });
+    issuer = await startIssuer({ overrides: { users: [ADMIN, ALICE], clients: [{ ...OPS, name: 'Ops console', grant_types: ['client_credentials'] }, FIRST_PARTY], registration: { rate_limit: { per_second: 1000, burst: 1000 } } } });
     browser = await launchBrowser();
   });
   after(async () => {
@@ -84,6 +90,82 @@ describe('the Dashboard in Chromium', () => {
     } finally {
       await context.close();
     }
+  });
+
+  test('an admin finds a dynamically registered application, edits it, reveals its secret on its own page, and deletes it; its tokens stop working', async () => {
+    await setFlagForTest(issuer, true);
+    const client = await registerClient(issuer.url, { client_name: 'Registered <b>app</b>', redirect_uris: ['https://registered.example.com/cb'] });
+    // Alice uses the application: an API JWT that also works at /userinfo, until the delete.
+    const step = await authorize(new UserAgent(issuer.url), authorizeUrl(issuer.url, { client_id: client.client_id, response_type: 'token', redirect_uri: 'https://registered.example.com/cb', scope: 'openid email read:contacts', audience: CONTACTS_API, state: 's' }));
+    const token = new URLSearchParams(new URL(step.location!).hash.slice(1)).get('access_token')!;
+    const userinfo = () => fetch(new URL('userinfo', issuer.url), { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    assert.equal(await userinfo(), 200);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await signIn(page, issuer, ADMIN, 'dashboard/applications');
+      await page.getByRole('heading', { name: 'Applications' }).waitFor();
+      await page.getByLabel('Only dynamically registered applications').check();
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.waitForURL(/registered=1/);
+      const row = page.getByRole('row', { name: /Registered <b>app<\/b>/ });
+      assert.match(await row.innerText(), /Dynamically registered/);
+      assert.match(await row.innerText(), /registered\.example\.com/);
+      // The first-party applications are not in the filtered list.
+      assert.equal(await page.getByRole('row', { name: /Company Portal/ }).count(), 0);
+      if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/dashboard-applications.png`, fullPage: true });
+
+      await row.getByRole('link').first().click();
+      await page.getByRole('heading', { name: 'Registered <b>app</b>' }).waitFor();
+      assert.doesNotMatch(await page.content(), new RegExp(client.client_secret!));
+      await page.getByLabel('Allowed callback URLs').fill('https://registered.example.com/cb\nhttps://registered.example.com/other');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').waitFor();
+      assert.deepEqual((await issuer.store.adapterFor('Client').find(client.client_id))?.redirect_uris, ['https://registered.example.com/cb', 'https://registered.example.com/other']);
+
+      await page.getByRole('button', { name: 'Reveal client secret' }).click();
+      await page.getByRole('heading', { name: 'Client secret' }).waitFor();
+      assert.equal(await page.getByLabel('Client secret').inputValue(), client.client_secret);
+      await page.goBack();
+
+      await page.getByRole('link', { name: 'Delete this application…' }).click();
+      await page.getByRole('heading', { name: /Delete Registered/ }).waitFor();
+      assert.match(await page.innerText('main'), /access and refresh tokens/);
+      await page.getByRole('button', { name: 'Delete the application' }).click();
+      await page.getByRole('status').waitFor();
+      assert.equal(await page.getByRole('row', { name: /Registered <b>app<\/b>/ }).count(), 0);
+      assert.equal(await issuer.store.adapterFor('Client').find(client.client_id), undefined);
+    } finally {
+      await context.close();
+    }
+    // Its token is withdrawn, and /authorize refuses it.
+    assert.equal(await userinfo(), 401);
+    const refused = await new UserAgent(issuer.url).request(authorizeUrl(issuer.url, { client_id: client.client_id, response_type: 'token', redirect_uri: 'https://registered.example.com/cb', state: 's' }));
+    assert.equal(refused.status, 400);
+    await setFlagForTest(issuer, false);
+  });
+
+  test('an admin rotates the signing key; the JWKS lists the new next key; revoking the current key is not offered', async () => {
+    const before = (await (await fetch(new URL('.well-known/jwks.json', issuer.url))).json()) as { keys: { kid: string }[] };
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await signIn(page, issuer, ADMIN, 'dashboard/keys');
+      await page.getByRole('heading', { name: 'Signing keys' }).waitFor();
+      const currentRow = page.getByRole('row', { name: /Current/ });
+      assert.equal(await currentRow.getByRole('link', { name: /Revoke/ }).count(), 0);
+      await page.getByRole('link', { name: 'Rotate signing key…' }).click();
+      assert.match(await page.innerText('main'), /stays published/);
+      await page.getByRole('button', { name: 'Rotate the signing key' }).click();
+      await page.getByRole('status').waitFor();
+      if (SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS}/dashboard-keys.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+    const after = (await (await fetch(new URL('.well-known/jwks.json', issuer.url))).json()) as { keys: { kid: string }[] };
+    const added = after.keys.map((k) => k.kid).filter((kid) => !before.keys.some((k) => k.kid === kid));
+    assert.equal(added.length, 1, 'a new next key is published');
+    assert.equal(after.keys.length, before.keys.length + 1, 'the old current key stays published as previous');
   });
 
   test('a user without the admin role gets the refusal page and no data', async () => {

@@ -1,6 +1,7 @@
 // The Dashboard at /dashboard: sign-in through the issuer, then Settings › Advanced (the tenant
-// flags, through the same service as PATCH /api/v2/tenants/settings). Every page is for admins
-// only; every form carries the session's CSRF token; nothing here runs script.
+// flags, through the same service as PATCH /api/v2/tenants/settings), Applications (the same
+// service as /api/v2/clients) and Signing keys (the key ring behind /api/v2/keys/signing). Every
+// page is for admins only; every form carries the session's CSRF token; nothing here runs script.
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -8,6 +9,10 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 
 import type { Store } from '../../adapters/contract.ts';
+import type { ClientsService } from '../management/clients_service.ts';
+import type { KeyRing } from '../provider/key_ring.ts';
+import { addApplicationRoutes } from './applications.ts';
+import { addSigningKeyRoutes } from './signing_keys.ts';
 import { dashboardEnabled } from '../config.ts';
 import type { Config } from '../config.ts';
 import type { Account, Accounts } from '../provider/accounts.ts';
@@ -30,11 +35,26 @@ export type DashboardDeps = {
   provider: Provider;
   accounts: Accounts;
   tenant: TenantSettingsService;
+  clients: ClientsService;
+  keys: KeyRing;
   logger: Logger;
 };
 
 /** What a Dashboard handler gets once the admin is known. */
 export type AdminContext = { ctx: Context; session: DashboardSession; account: Account; page: PageContext };
+
+/** The pieces every Dashboard section's routes use. */
+export type DashboardKit = {
+  /** The signed-in admin, or undefined once a sign-in redirect or a refusal was answered. */
+  admin(ctx: Context): Promise<AdminContext | undefined>;
+  /** The same for a form, which must also carry the session's CSRF token (403 otherwise). */
+  adminForm(ctx: Context): Promise<AdminContext | undefined>;
+  /** The form's string fields. */
+  form(ctx: Context): Record<string, string>;
+  parseForm: ReturnType<typeof bodyParser>;
+  html(ctx: Context, status: number, body: string): void;
+  logger: Logger;
+};
 
 const CSP = [
   "default-src 'none'",
@@ -181,6 +201,10 @@ export function createDashboard(deps: DashboardDeps) {
     auditSettingChanges(logger, current.account.email, changes);
     ctx.redirect(`${DASHBOARD_PATH}/settings?changed=1`);
   });
+
+  const kit: DashboardKit = { admin, adminForm, form, parseForm, html, logger };
+  addApplicationRoutes(router, kit, deps.clients);
+  addSigningKeyRoutes(router, kit, deps.keys);
 
   const routes = router.routes();
   const allowed = router.allowedMethods();

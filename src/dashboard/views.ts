@@ -40,6 +40,8 @@ a:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,
 .pager{display:flex;gap:12px;align-items:center;margin-top:12px}
 .filters{display:flex;gap:12px;align-items:end;flex-wrap:wrap;margin:0 0 12px}
 .filters label{margin:0 0 4px}
+label.inline{display:inline;font-weight:400}
+caption{text-align:left;padding:0 0 8px}
 `;
 
 /** The CSP source for the Dashboard's one inline style sheet. */
