@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from '../test/support/process.ts';
+import { descendants } from '../test/support/proc.ts';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const ISSUER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -53,26 +54,6 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
-
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const task of tasks) {
-    let children = '';
-    try {
-      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const child of children.split(' ').filter(Boolean).map(Number)) out.push(child, ...descendants(child));
-  }
-  return out;
-}
 
 function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   try {

@@ -2,7 +2,7 @@
 // are pages of their own), every value through escapeHtml, every form with the session's CSRF token.
 import { hash } from 'node:crypto';
 
-import { escapeHtml, THEME } from '../interactions/views.ts';
+import { escapeHtml, htmlDocument, THEME } from '../interactions/views.ts';
 import type { LastChanges } from '../tenant/settings.ts';
 import { DASHBOARD_PATH } from './client.ts';
 
@@ -64,22 +64,7 @@ export function page(title: string, context: PageContext | undefined, body: stri
 <form method="post" action="${DASHBOARD_PATH}/logout">${csrfField(context.csrf)}<span class="muted">${escapeHtml(context.email)}</span> <button type="submit" class="secondary">Log out</button></form>
 </header>`
     : '<header><strong>Dashboard</strong></header>';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)} · Dashboard</title>
-<style>${STYLE}</style>
-</head>
-<body>
-${header}
-<main>
-${body}
-</main>
-</body>
-</html>`;
+  return htmlDocument({ title: `${title} · Dashboard`, style: STYLE, header: `${header}\n`, body });
 }
 
 /** What each tenant flag is called in Auth0's Dashboard, and what it does. */

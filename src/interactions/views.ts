@@ -35,22 +35,27 @@ small{color:var(--muted)}
 /** The Content-Security-Policy source that allows exactly the pages' one inline style sheet. */
 export const STYLE_SOURCE = `'sha256-${hash('sha256', STYLE, 'base64')}'`;
 
-function layout(title: string, body: string): string {
+/** A whole page of the issuer: its title, its one style sheet (allowed by hash), what comes before <main>, and <main>. */
+export function htmlDocument(options: { title: string; style: string; header?: string; body: string }): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<title>${escapeHtml(options.title)}</title>
+<style>${options.style}</style>
 </head>
 <body>
-<main>
-${body}
+${options.header ?? ''}<main>
+${options.body}
 </main>
 </body>
 </html>`;
+}
+
+function layout(title: string, body: string): string {
+  return htmlDocument({ title, style: STYLE, body });
 }
 
 /** Who is asking: the application's name, whether ops declared it, and where the answer goes. */
