@@ -37,6 +37,7 @@ import type { TenantSettingsService } from './tenant/settings.ts';
 import { createClientCors } from './provider/client_cors.ts';
 import { createWebMessageFraming } from './provider/web_message_response_mode.ts';
 import { createAuth0Logout } from './provider/auth0_logout.ts';
+import { createMetadataCache } from './provider/metadata_cache.ts';
 
 export type AppDeps = {
   config: Config;
@@ -144,6 +145,8 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createErrorHandler(logger));
   app.use(createStoreUnavailableHandler(logger));
   app.use(createSecurityHeaders());
+  // Discovery and the JWKS from prepared bytes; a change of flags or keys runs the chain below once.
+  app.use(createMetadataCache({ routes, tenant, keys }));
 
   for (const router of [operationsRoutes(config, store, metrics, deps.draining ?? (() => false)), createInteractionRoutes({ provider, accounts, config, store, metrics })]) {
     app.use(router.routes());

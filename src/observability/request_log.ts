@@ -14,6 +14,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function routeOf(ctx: Context): string {
   const oidcRoute = (ctx as { oidc?: { route?: string } }).oidc?.route;
   if (oidcRoute) return oidcRoute;
+  // A library route answered in front of the library (src/provider/metadata_cache.ts).
+  const answeredFor = (ctx.state as { route?: unknown }).route;
+  if (typeof answeredFor === 'string') return answeredFor;
   const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
   if (typeof matched === 'string') return matched;
   return ctx.status === 404 ? 'not_found' : 'other';

@@ -51,6 +51,8 @@ export type KeyRing = {
   revoke(kid: string): Promise<RevokeResult>;
   /** Stop the periodic refresh. */
   stop(): void;
+  /** How often the set is read again from the store: how stale this instance's keys may be. */
+  readonly refreshMs: number;
 };
 
 export const DEFAULT_KEY_REFRESH_MS = 2500;
@@ -211,6 +213,7 @@ export async function createKeyRing(deps: { store: Store; config: Config; logger
   return {
     source,
     cookieSource,
+    refreshMs,
     document: () => current,
     signingKeys: () => ({ keys: current.keys }),
     cookieKeys,
