@@ -90,7 +90,9 @@ describe('discovery and the JWKS from prepared bytes', () => {
       const bytes = Buffer.from(await full.arrayBuffer());
       const head = await get(first, path, {}, 'HEAD');
       assert.equal(head.status, 200, path);
+      assert.match(head.headers.get('etag') ?? '', STRONG, path);
       assert.equal(head.headers.get('etag'), full.headers.get('etag'));
+      assert.equal(head.headers.get('cache-control'), full.headers.get('cache-control'));
       assert.equal(head.headers.get('content-length'), String(bytes.length));
       assert.equal((await head.arrayBuffer()).byteLength, 0);
     }
