@@ -2,40 +2,29 @@
 // signs in with the implicit flow (login, consent), the page checks the ID token and calls the
 // API, which checks the access token against the issuer's JWKS.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import type { Browser } from 'playwright-core';
 
-import { startExample } from '../examples/servers.ts';
 import type { RunningExample } from '../examples/servers.ts';
-import { launchBrowser } from './support/browser.ts';
+import { closeExampleStack, screenshotDir, startExampleStack } from './support/example_stack.ts';
 import { authorize, authorizeUrl, registerClient } from './support/implicit.ts';
-import { ALICE, CONTACTS_API, startIssuer } from './support/issuer.ts';
+import { ALICE, CONTACTS_API } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
 import { redirectParams, UserAgent } from './support/user_agent.ts';
 
 // UPDATE_SCREENSHOTS=1 refreshes docs/example.png, which the README shows.
-const SHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'shots-'));
+const SHOTS = screenshotDir();
 
 let issuer: RunningIssuer;
 let example: RunningExample;
 let browser: Browser;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  issuer = await startIssuer({ overrides: { tenant: { flags: { enable_dynamic_client_registration: true } } } });
-  example = await startExample({ issuer: issuer.url, audience: CONTACTS_API, host: '127.0.0.1', spaPort: 0, apiPort: 0 });
-  browser = await launchBrowser();
+  ({ issuer, example, browser } = await startExampleStack());
 });
-after(async () => {
-  await browser?.close();
-  await example?.close();
-  await issuer?.close();
-});
+after(() => closeExampleStack({ issuer, example, browser }));
 
 test('the example app registers itself, signs Alice in with the implicit flow and shows her contacts from the API', async () => {
   const page = await browser.newPage({ viewport: { width: 760, height: 780 } });

@@ -6,23 +6,19 @@
 // the rotating refresh token, then logs out with returnTo, after which silent sign-in fails with
 // login_required.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import type { Browser, Page } from 'playwright-core';
 
-import { startExample } from '../examples/servers.ts';
 import type { RunningExample } from '../examples/servers.ts';
-import { launchBrowser } from './support/browser.ts';
-import { ALICE, CONTACTS_API, startIssuer } from './support/issuer.ts';
+import { closeExampleStack, screenshotDir, startExampleStack } from './support/example_stack.ts';
+import { ALICE, CONTACTS_API } from './support/issuer.ts';
 import type { RunningIssuer } from './support/issuer.ts';
 import { waitFor } from './support/wait.ts';
 
 // UPDATE_SCREENSHOTS=1 refreshes docs/example-sdk.png, which the README shows.
-const SHOTS = process.env.UPDATE_SCREENSHOTS ? fileURLToPath(new URL('../docs/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'shots-'));
+const SHOTS = screenshotDir();
 const SDK_MODULE = '/vendor/auth0-spa-js/auth0-spa-js.production.esm.js';
 
 let issuer: RunningIssuer;
@@ -30,16 +26,9 @@ let example: RunningExample;
 let browser: Browser;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  issuer = await startIssuer({ overrides: { tenant: { flags: { enable_dynamic_client_registration: true } } } });
-  example = await startExample({ issuer: issuer.url, audience: CONTACTS_API, host: '127.0.0.1', spaPort: 0, apiPort: 0 });
-  browser = await launchBrowser();
+  ({ issuer, example, browser } = await startExampleStack());
 });
-after(async () => {
-  await browser?.close();
-  await example?.close();
-  await issuer?.close();
-});
+after(() => closeExampleStack({ issuer, example, browser }));
 
 type TokenExchange = { grantType: string; status: number; origin: string | null; allowOrigin: string | null; body: Record<string, unknown> };
 
