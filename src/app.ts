@@ -140,7 +140,7 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.maxIpsCount = config.proxy_hops;
   app.silent = true;
 
-  app.use(pinIssuerOrigin(config.issuer));
+  pinIssuerOrigin(app, config.issuer);
   app.use(createRequestLog({ logger, metrics }));
   app.use(createErrorHandler(logger));
   app.use(createStoreUnavailableHandler(logger));
