@@ -111,11 +111,17 @@ export interface Store {
    * exist), so the count cannot drift from the clients or be lost apart from them, and clients
    * stored before the cap existed count. Deleting a client (the Client adapter's `destroy`)
    * frees its slot by itself.
+   *
+   * With `clientId`, the reservation is for that client: storing the Client `clientId` (the
+   * Client adapter's `upsert`) takes it over in the same write, so a registration that stores
+   * its client needs no release (one store operation fewer per registration). Without it, the
+   * reservation gets an id of its own.
    */
-  reserveClientSlot(max: number, ttlSeconds: number): Promise<string | undefined>;
+  reserveClientSlot(max: number, ttlSeconds: number, clientId?: string): Promise<string | undefined>;
   /**
    * Give a reservation back: the registration failed, or its client is stored now and counts
-   * by itself. Unknown and lapsed ids are ignored (a client id, too: harmless after a delete).
+   * by itself. Unknown and lapsed ids are ignored, and so is a reservation a stored client took
+   * over: releasing never uncounts a stored client.
    */
   releaseClientSlot(reservation: string): Promise<void>;
   /**

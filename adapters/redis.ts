@@ -16,7 +16,9 @@
 //   Pgrant:<grantId>         set of '<Model>:<id>', TTL stretched to cover its longest member
 //   Pclients                 sorted set of client ids scored by expiry (ms, +inf = never), and
 //                            the client slots reserved by registrations in flight, as members
-//                            'slot:<uuid>' scored by minus their lapse time (ms; see RESERVE_SLOT)
+//                            'slot:<uuid>' (or the id of the client being registered, whose
+//                            upsert takes the reservation over) scored by minus their lapse time
+//                            (ms; see RESERVE_SLOT)
 //   PclientMembers:<clientId> set of '<Model>:<id>' issued to one client (CLIENT_BOUND_MODELS), TTL as Pgrant
 //   Pdoc:<name>              string, JSON document, no TTL
 //   Pcounter:<key>           string counter, PX set once when the window opens
@@ -200,6 +202,13 @@ ${TRIM_DEAD}
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], '-' .. ARGV[4], ARGV[3])
 return 1`);
+
+// A reservation is given back only while it is one (a negative score): once its client is stored
+// (ZADD of the same member with the client's expiry, in UPSERT_INDEXED), it counts as that client.
+const RELEASE_SLOT = script(`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) < 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0`);
 
 // oidc-provider reads the client on every request. Clients change through the Management API
 // (a new callback URL must be honoured at once on every instance), so nothing is cached across
@@ -455,14 +464,15 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       await replicated();
       return Number(replaced) === 1;
     },
-    async reserveClientSlot(max: number, ttlSeconds: number) {
+    async reserveClientSlot(max: number, ttlSeconds: number, clientId?: string) {
       const at = Date.now();
-      const id = randomUUID();
-      const taken = await run(RESERVE_SLOT, clientsKey, [String(at), String(max), `slot:${id}`, String(at + Math.max(1, Math.ceil(ttlSeconds * 1000)))]);
-      return Number(taken) === 1 ? id : undefined;
+      // For a client about to be stored, the client's own member: storing it takes the slot over.
+      const member = clientId ?? `slot:${randomUUID()}`;
+      const taken = await run(RESERVE_SLOT, clientsKey, [String(at), String(max), member, String(at + Math.max(1, Math.ceil(ttlSeconds * 1000)))]);
+      return Number(taken) === 1 ? member : undefined;
     },
     async releaseClientSlot(reservation: string) {
-      await client.zrem(clientsKey, `slot:${reservation}`);
+      await run(RELEASE_SLOT, clientsKey, [reservation]);
     },
     async getDocument(name: string) {
       const value = await client.get(`${prefix}doc:${name}`);

@@ -290,7 +290,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           expiresAt: expiresIn === undefined ? null : now() + expiresIn * 1000,
           clientId: clientBound && typeof payload.clientId === 'string' ? payload.clientId : null,
         };
-        await write([{ model, id }], () => statements.upsert.run(row));
+        if (model !== 'Client') {
+          await write([{ model, id }], () => statements.upsert.run(row));
+          return;
+        }
+        // A client takes over the slot reserved for it (reserveClientSlot with its id), in the
+        // same transaction: the count never sees both, nor neither.
+        await write([{ model, id }, { model: CLIENT_SLOTS, id }], () => {
+          statements.upsert.run(row);
+          statements.releaseClientSlot.run({ id });
+        });
       },
       async find(id) {
         return read({ model, id }, () => payloadOf(statements.find.get({ model, id, now: now() })));
@@ -327,9 +336,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       const row = read({ model: 'Client' }, () => statements.countClients.get({ now: now() }));
       return Number(row?.n ?? 0);
     },
-    async reserveClientSlot(max, ttlSeconds) {
+    async reserveClientSlot(max, ttlSeconds, clientId) {
       const at = now();
-      const id = randomUUID();
+      const id = clientId ?? randomUUID();
       // Inside the commit's BEGIN IMMEDIATE, so it counts from the newest snapshot, after every
       // write queued before it.
       const { changes } = await write([{ model: CLIENT_SLOTS, id }], () => statements.reserveClientSlot.run({ id, max, now: at, expiresAt: at + ttlSeconds * 1000 }));

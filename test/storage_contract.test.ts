@@ -220,6 +220,33 @@ function contractSuite(name: string, makeBackend: () => Promise<Backend>): void 
       assert.equal(await store.countClients(), start + 1);
     });
 
+    it('client slots: a reservation for a client id is taken over by that client, and releasing it afterwards uncounts nothing', async () => {
+      const clients = store.adapterFor('Client');
+      const start = await store.countClients();
+      const max = start + 2;
+      const [first, second] = [id(), id()];
+      assert.equal(await store.reserveClientSlot(max, 60, first), first);
+      assert.equal(await store.reserveClientSlot(max, 60, second), second);
+      assert.equal(await store.reserveClientSlot(max, 60), undefined, 'two reservations fill the two free slots');
+      // The registration of `first` stores its client: the slot is now that client's, held once.
+      await clients.upsert(first, { client_id: first });
+      assert.equal(await store.countClients(), start + 1);
+      assert.equal(await store.reserveClientSlot(max, 60), undefined, 'the stored client took its reservation over: still full');
+      // The registration of `second` failed: its slot comes back, and with `first` holding only
+      // the one slot of its client, exactly one more registration fits.
+      await store.releaseClientSlot(second);
+      const third = id();
+      assert.equal(await store.reserveClientSlot(max, 60, third), third, 'the stored client must not also keep its reservation');
+      assert.equal(await store.reserveClientSlot(max, 60), undefined);
+      // A release after the client was stored (a registration that stored and then failed) frees nothing.
+      await store.releaseClientSlot(first);
+      assert.equal(await store.reserveClientSlot(max, 60), undefined, 'releasing a stored client must not free its slot');
+      assert.equal(await store.countClients(), start + 1);
+      await store.releaseClientSlot(third);
+      await clients.destroy(first);
+      assert.equal(await store.countClients(), start);
+    });
+
     it('client slots: stored clients plus reservations never exceed max, however many instances race', async () => {
       const clients = store.adapterFor('Client');
       const existing = [id(), id()];

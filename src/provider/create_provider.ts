@@ -18,6 +18,7 @@ import { allowBareTokenResponseType } from './bare_token_response_type.ts';
 import { allowLocalRedirectsForImplicit } from './local_development_redirects.ts';
 import { checkStateLength } from './state_limit.ts';
 import { apiScopes, OIDC_SCOPES } from './scopes.ts';
+import { registrationClientId } from '../registration/library_route_lock.ts';
 import { registrationCheckOptions } from '../registration/metadata.ts';
 import { clientIdMetadataDocumentFeature, clientIdOf, describeMetadataDocumentError } from './client_id_metadata_document.ts';
 import { createMetadataDocumentFetch, METADATA_DOCUMENT_MAX_BYTES } from './metadata_document_fetch.ts';
@@ -135,7 +136,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       devInteractions: { enabled: false },
       // No registration access token: RFC 7592 management is not offered, so the response carries
       // neither registration_access_token nor registration_client_uri, and nothing is stored for them.
-      registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
+      registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false, idFactory: registrationClientId },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },

@@ -1,14 +1,14 @@
 // The cap `registration.max_clients`, exact on one instance or many: before the library stores a
-// client, the registration takes a slot in the store (Store.reserveClientSlot: atomic across every
-// instance sharing it, counted over the stored clients plus the slots taken), and gives it back
-// once it is done, when the stored client counts by itself or nothing was stored. A slot that is
-// never given back (the process died mid-registration, or the store was away at that moment)
-// lapses after SLOT_TTL_SECONDS. Until then the cap counts one registration twice: it errs on the
-// side of refusing, never of exceeding.
+// client, the registration takes a slot in the store for the client id it is about to store
+// (Store.reserveClientSlot: atomic across every instance sharing it, counted over the stored
+// clients plus the slots taken). Storing that client takes the slot over in the same write, so a
+// registration that succeeds costs one store command for the cap and nothing after; one that
+// fails gives its slot back. A slot that is never given back (the process died mid-registration,
+// or the store was away at that moment) lapses after SLOT_TTL_SECONDS: the cap errs on the side
+// of refusing, never of exceeding.
 //
 // This replaces a per-instance cache of the count, which concurrent registrations overshot
-// without bound (issue 10, finding 3). Counting costs one store command per registration, and
-// giving the slot back one more.
+// without bound (issue 10, finding 3).
 import type { Logger } from 'pino';
 
 import type { Store } from '../../adapters/contract.ts';
@@ -16,17 +16,20 @@ import type { Store } from '../../adapters/contract.ts';
 /** Far longer than a registration takes (every store operation has a deadline of about a second). */
 export const SLOT_TTL_SECONDS = 60;
 
-export type ClientSlot = { release(): Promise<void> };
+export type ClientSlot = {
+  /** For a registration that did not store its client; the stored client keeps its slot. */
+  release(): Promise<void>;
+};
 export type ClientCap = {
-  /** A slot for one registration, or undefined when max_clients clients (or slots) exist. */
-  reserve(): Promise<ClientSlot | undefined>;
+  /** A slot for the client `clientId`, or undefined when max_clients clients (or slots) exist. */
+  reserve(clientId: string): Promise<ClientSlot | undefined>;
 };
 
 export function createClientCap(deps: { store: Pick<Store, 'reserveClientSlot' | 'releaseClientSlot'>; maxClients: number; logger: Logger }): ClientCap {
   const { store, maxClients, logger } = deps;
   return {
-    async reserve() {
-      const reservation = await store.reserveClientSlot(maxClients, SLOT_TTL_SECONDS);
+    async reserve(clientId) {
+      const reservation = await store.reserveClientSlot(maxClients, SLOT_TTL_SECONDS, clientId);
       if (reservation === undefined) return undefined;
       return {
         async release() {

@@ -12,7 +12,7 @@ import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { AUTH0_ROUTES } from '../provider/routes.ts';
 import type { RouteResolver } from '../provider/routes.ts';
-import { lockRegistrationRoute, passGate } from './library_route_lock.ts';
+import { lockRegistrationRoute, newClientId, passGate } from './library_route_lock.ts';
 import { createClientCap } from './client_cap.ts';
 import { checkRegistrationMetadata, registrationCheckOptions } from './metadata.ts';
 import { createRateLimiter, rateLimitKey } from './rate_limit.ts';
@@ -123,8 +123,10 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
 
     // Taken last, just before the library stores the client: a slot is held only for requests
-    // that passed every other check, and always given back (finally) once the library is done.
-    const slot = await cap.reserve();
+    // that passed every other check. It is reserved for the id the library will store the client
+    // under (registrationClientId), so the stored client takes it over; given back otherwise.
+    const clientId = newClientId();
+    const slot = await cap.reserve(clientId);
     if (!slot) {
       refuse(ctx, 403, 'access_denied', `This tenant has reached its limit of ${maxClients} registered clients`, 'max_clients');
       logger.warn({ event: 'registration_refused', reason: 'max_clients', ip: ctx.ip }, 'registration refused');
@@ -132,11 +134,13 @@ export function createRegistrationGate(deps: RegistrationGateDeps) {
     }
 
     replayBody(ctx, Buffer.from(JSON.stringify(checked.metadata)));
-    passGate(ctx);
+    passGate(ctx, clientId);
+    let stored = false;
     try {
       await next();
+      stored = ctx.status === 201;
     } finally {
-      await slot.release();
+      if (!stored) await slot.release();
     }
 
     if (ctx.status !== 201) metrics.registrations.inc({ outcome: 'refused', reason: String((ctx.body as { error?: unknown } | undefined)?.error ?? ctx.status) });

@@ -6,15 +6,30 @@
 // state, oidc-provider 9.13.3 pinned; test/route_spellings.test.ts fails loudly if it moves).
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
+import nanoid from 'oidc-provider/lib/helpers/nanoid.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 
 import { AUTH0_ROUTES, LIBRARY_ROUTER_VERSION } from '../provider/routes.ts';
 
-const passed = new WeakSet<object>();
+/** The requests the gate passed, with the client id it reserved a slot for. */
+const passed = new WeakMap<object, string>();
+
+/** A new client id, as the library makes them (its default idFactory). */
+export function newClientId(): string {
+  return nanoid();
+}
+
+/**
+ * features.registration.idFactory: the id the gate reserved a slot for (the stored client takes
+ * that reservation over, src/registration/client_cap.ts), else one of the library's own.
+ */
+export function registrationClientId(ctx: object): string {
+  return passed.get(ctx) ?? newClientId();
+}
 
 /** The gate calls this for a request it checked in full, just before handing it to the library. */
-export function passGate(ctx: Context): void {
-  passed.add(ctx);
+export function passGate(ctx: Context, clientId: string): void {
+  passed.set(ctx, clientId);
 }
 
 export function lockRegistrationRoute(provider: Provider): void {

@@ -13,6 +13,11 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
   };
 }
 
+declare module 'oidc-provider/lib/helpers/nanoid.js' {
+  /** The library's default client id generator (features.registration.idFactory): 43 URL-safe characters. */
+  export default function nanoid(): string;
+}
+
 declare module 'oidc-provider/lib/helpers/features.js' {
   /** The experimental features and the draft version each implements (acknowledged with `ack`). */
   export const EXPERIMENTS: Map<string, { name: string; version: string | string[] }>;
