@@ -89,7 +89,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     id: 'code',
-    title: 'code flow: silent /authorize (code, PKCE) then POST /oauth/token (authorization_code), per request',
+    title: 'code exchange: silent /authorize (code, PKCE) + POST /oauth/token, per request',
     requests: (session) => [
       {
         method: 'GET',
