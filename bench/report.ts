@@ -55,14 +55,14 @@ function commandsCell(commands: CommandCount | undefined): string {
   return `${fixed(commands.sent, 2)} (${fixed(commands.executed, 2)}): ${names}`;
 }
 
-/** The results table in Markdown (also readable in a terminal). */
-export function resultsTable(rows: Row[]): string {
+/** The results table in Markdown (also readable in a terminal); `all` holds the baseline's rows for the ratio. */
+export function resultsTable(rows: Row[], all: Row[] = rows): string {
   const lines = [
     '| scenario | server | req/s | × baseline | p50 ms | p99 ms | errors | CPU ms/req: server (+ redis-server) | Redis commands/op: sent (executed incl. scripts): by name |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
-    const times = row.server === 'baseline' ? '1.00' : fixed(ratio(rows, row), 2);
+    const times = row.server === 'baseline' ? '1.00' : fixed(ratio(all, row), 2);
     lines.push(`| ${row.title} | ${row.server} | ${fixed(row.load.rps, 0)} | ${times} | ${fixed(row.load.p50, 2)} | ${fixed(row.load.p99, 2)} | ${row.load.errors} | ${fixed(row.cpu.server, 2)}${row.cpu.redis === undefined ? '' : ` (+ ${fixed(row.cpu.redis, 2)})`} | ${commandsCell(row.commands)} |`);
   }
   return lines.join('\n');

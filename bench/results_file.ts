@@ -79,7 +79,7 @@ export function resultsMarkdown(input: ResultsInput): string {
     '',
     '## Results',
     '',
-    resultsTable(input.rows.filter((r) => !r.server.includes(','))),
+    resultsTable(input.rows.filter((r) => !r.server.includes(',')), input.rows),
     '',
     serversTable(input.servers),
     '',
@@ -97,7 +97,7 @@ export function resultsMarkdown(input: ResultsInput): string {
           'against the issuer over the same store, in the same run: what the extension costs, with what the store costs on these',
           'shared cores on both sides (issue 15, item 1: the issuer\'s CPU per request at most 1.2x the bare library\'s).',
           '',
-          resultsTable(input.rows.filter((r) => STORES.some((store) => store.bare === r.server))),
+          resultsTable(input.rows.filter((r) => STORES.some((store) => store.bare === r.server)), input.rows),
           '',
           overheadTable(input.rows)!,
           '',
@@ -121,9 +121,11 @@ export function resultsMarkdown(input: ResultsInput): string {
     '',
     '### WEB_CONCURRENCY',
     '',
-    ...(input.clustered
+    ...(input.clustered && input.rows.some((r) => r.server === 'redis, WEB_CONCURRENCY=2')
       ? ['The Redis backend with 2 workers against 1, on 2 cores that the load generator shares (so 2.0x is out of reach):', ...scaling(input.rows)]
-      : ['Not measured: the issuer does not support `WEB_CONCURRENCY` yet in this commit. bench/run.ts adds the run (Redis backend, 2 workers against 1) as soon as it does.']),
+      : input.clustered
+        ? ['(not run)']
+        : ['Not measured: the issuer does not support `WEB_CONCURRENCY` yet in this commit. bench/run.ts adds the run (Redis backend, 2 workers against 1) as soon as it does.']),
     '',
   ].join('\n');
 }
