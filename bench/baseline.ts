@@ -4,8 +4,11 @@
 // no Koa app, logs, metrics or gates in front. It is the upper bound of any extension of the
 // library: every benchmark scenario runs against it in the same run (bench/run.ts).
 //
-// With BASELINE_REDIS_URL (a diagnostic), the library stores through the project's Redis adapter
-// (adapters/redis.ts) instead of its memory: what Redis itself costs, with no extension around it.
+// With BASELINE_REDIS_URL, the library stores through the project's Redis adapter
+// (adapters/redis.ts) instead of its memory; with BASELINE_SQLITE_FILE, through the SQLite one
+// (adapters/sqlite.ts, built as src/main.ts builds it: synchronous=FULL with group commit). The
+// issuer over a store against the bare library over the same store is the extension's own cost
+// (issue 15, item 1), with what the store costs on both sides.
 //
 // Run as a child process: `PORT=... ISSUER=http://127.0.0.1:PORT/ node bench/baseline.ts`; it
 // prints `baseline ready at <issuer>` once listening. Its login is headless: GET
@@ -20,10 +23,12 @@ import type { Configuration, InteractionResults } from 'oidc-provider';
 
 import { createRedisStore } from '../adapters/redis.ts';
 import { createRedisClient } from '../adapters/redis_client.ts';
+import { createSqliteStore } from '../adapters/sqlite.ts';
 import { isClientCredentials } from '../src/provider/client_credentials.ts';
 import { OIDC_CLAIMS } from '../src/provider/accounts.ts';
+import { refreshTokenTtl, rotateRefreshToken } from '../src/provider/refresh_tokens.ts';
 import { AUTH0_ROUTES } from '../src/provider/routes.ts';
-import { BASELINE_ACCOUNT, BASELINE_READY, CONTACTS_API, OPS_CLIENT } from './fixtures.ts';
+import { BASELINE_ACCOUNT, BASELINE_READY, CONTACTS_API, OPS_CLIENT, REFRESH_TOKEN_LIFETIMES } from './fixtures.ts';
 
 const port = Number(process.env.PORT ?? 0);
 const issuer = process.env.ISSUER ?? `http://127.0.0.1:${port}/`;
@@ -31,8 +36,15 @@ const issuer = process.env.ISSUER ?? `http://127.0.0.1:${port}/`;
 const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), kid: 'baseline', alg: 'RS256', use: 'sig' };
 
-const redisUrl = process.env.BASELINE_REDIS_URL;
-const store = redisUrl ? createRedisStore({ client: createRedisClient({ kind: 'server', url: redisUrl }), prefix: process.env.REDIS_PREFIX ?? 'baseline:' }) : undefined;
+function createStore() {
+  const redisUrl = process.env.BASELINE_REDIS_URL;
+  const sqliteFile = process.env.BASELINE_SQLITE_FILE;
+  if (redisUrl && sqliteFile) throw new Error('baseline: BASELINE_REDIS_URL or BASELINE_SQLITE_FILE, not both');
+  if (redisUrl) return createRedisStore({ client: createRedisClient({ kind: 'server', url: redisUrl }), prefix: process.env.REDIS_PREFIX ?? 'baseline:' });
+  if (sqliteFile) return createSqliteStore({ file: sqliteFile });
+  return undefined;
+}
+const store = createStore();
 
 const configuration: Configuration = {
   ...(store ? { adapter: (name: string) => store.adapterFor(name) } : {}),
@@ -46,6 +58,8 @@ const configuration: Configuration = {
   extraParams: ['audience'],
   conformIdTokenClaims: false,
   enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+  // The issuer's PKCE rule (src/provider/create_provider.ts); the scenarios send S256 anyway.
+  pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client.applicationType === 'native' },
   responseTypes: ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'none'],
   features: {
     devInteractions: { enabled: false },
@@ -82,13 +96,15 @@ const configuration: Configuration = {
     };
   },
   clientBasedCORS: (ctx) => ctx.oidc.route === 'userinfo',
+  // The issuer's rotation rule: the refresh scenario's confidential client keeps its token.
+  rotateRefreshToken,
   ttl: {
     AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 7200,
     AuthorizationCode: 60,
     ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 86_400,
     IdToken: 36_000,
     Interaction: 3600,
-    RefreshToken: 30 * 86_400,
+    RefreshToken: refreshTokenTtl({ refresh_tokens: REFRESH_TOKEN_LIFETIMES }) as NonNullable<Configuration['ttl']>['RefreshToken'],
     Session: 3 * 86_400,
     Grant: 365 * 86_400,
   },

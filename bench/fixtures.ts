@@ -30,6 +30,23 @@ export const REGISTRATION_BODY = JSON.stringify({
 });
 
 /**
+ * The client of the refresh scenario: a confidential web app with a secret, allowed refresh
+ * tokens. A confidential client keeps its refresh token until 70% of its life has passed
+ * (src/provider/refresh_tokens.ts, the baseline uses the same rule), so under load every request
+ * spends the same token and none is rotated.
+ */
+export const OFFLINE_REGISTRATION_BODY = JSON.stringify({
+  client_name: 'Benchmark offline application',
+  redirect_uris: [REDIRECT_URI],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_post',
+});
+
+/** The refresh tokens' lifetimes: the issuer's defaults (config/default.yaml), given to the baseline too. */
+export const REFRESH_TOKEN_LIFETIMES = { token_lifetime: 2_592_000, idle_token_lifetime: 1_296_000 } as const;
+
+/**
  * The issuer's CONFIG_FILE: production mode (what users run), registration on, its rate limit
  * and client cap out of the way of the load, the API, the machine client and the account.
  */
@@ -42,6 +59,7 @@ export function issuerConfigYaml(): string {
     clients: [{ ...OPS_CLIENT, name: 'Ops console', grant_types: ['client_credentials'] }],
     client_grants: [{ client_id: OPS_CLIENT.client_id, audience: CONTACTS_API, scope: ['read:contacts'] }],
     users: [ISSUER_USER],
+    refresh_tokens: REFRESH_TOKEN_LIFETIMES,
     registration: { rate_limit: { per_second: 100_000, burst: 100_000 }, max_clients: 1_000_000_000 },
   });
 }

@@ -2,19 +2,31 @@
 // by a duration or a request count, every response checked. Latency is recorded here for every
 // response (autocannon's own histogram keeps whole milliseconds of 2xx answers only, and the
 // silent authorize answers with redirects).
+//
+// A scenario may be a sequence whose later requests use what an earlier response returned (the
+// code exchange: the code in the redirect of the /authorize before it). autocannon keeps one
+// context per connection for that, and starts the sequence over (with a fresh context) after its
+// last request, or when a request cannot be built because the response before it failed.
 import type { IncomingHttpHeaders } from 'node:http';
 
 import autocannon from 'autocannon';
 
 export type Headers = Record<string, string>;
 
+/** Per connection: what earlier responses of a sequence left for the requests after them. */
+export type Context = Record<string, string>;
+
 export type RequestSpec = {
   method: 'GET' | 'POST';
   path: string;
   headers?: Headers;
   body?: string;
+  /** The parts of the request that come from the context; undefined when it lacks what they need. */
+  build?(context: Context): { path?: string; body?: string } | undefined;
   /** True when the response is what the scenario must get; anything else counts as an error. */
   check(status: number, headers: Headers, body: string): boolean;
+  /** After a response that passed its check: keep in the context what later requests need. */
+  remember?(headers: Headers, body: string, context: Context): void;
 };
 
 export type LoadOptions = { connections: number; seconds?: number; amount?: number };
@@ -59,11 +71,22 @@ export async function runLoad(url: string, requests: RequestSpec[], options: Loa
         path: spec.path,
         headers: spec.headers,
         body: spec.body,
-        onResponse(status: number, body: string, _context: object, headers: IncomingHttpHeaders | undefined) {
+        ...(spec.build
+          ? {
+              // A falsy result makes autocannon start the sequence over instead of sending this one.
+              setupRequest: ((request: autocannon.Request, context: Context) => {
+                const built = spec.build!(context);
+                return built && { ...request, ...built };
+              }) as (request: autocannon.Request, context: object) => autocannon.Request,
+            }
+          : {}),
+        onResponse(status: number, body: string, context: object, headers: IncomingHttpHeaders | undefined) {
           const lower = lowerCase(headers);
           if (!spec.check(status, lower, body)) {
             failures++;
             sample ??= `${spec.method} ${spec.path} -> ${status} ${lower.location ?? ''} ${body.slice(0, 300)}`;
+          } else {
+            spec.remember?.(lower, body, context as Context);
           }
         },
       })),

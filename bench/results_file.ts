@@ -3,8 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 
+import type { PreloadReport } from './preload.ts';
 import type { Row, ServerSummary, Target } from './report.ts';
-import { overheadTable, ratio, resultsTable, serversTable, targetLines } from './report.ts';
+import { overheadTable, preloadTable, ratio, resultsTable, serversTable, STORES, targetLines } from './report.ts';
 import { ROOT } from './servers.ts';
 import { ENV_OVERRIDES } from '../src/config.ts';
 
@@ -40,6 +41,8 @@ export type ResultsInput = {
   elapsedSeconds: number;
   /** The 1-minute load average when the run began (other work on the machine). */
   loadAverage: number;
+  /** --preload=N runs, if any. */
+  preloads?: Array<{ server: string; label: string; report: PreloadReport }>;
 };
 
 function scaling(rows: Row[]): string[] {
@@ -76,7 +79,7 @@ export function resultsMarkdown(input: ResultsInput): string {
     '',
     '## Results',
     '',
-    resultsTable(input.rows.filter((r) => !r.server.includes(','))),
+    resultsTable(input.rows.filter((r) => !r.server.includes(',')), input.rows),
     '',
     serversTable(input.servers),
     '',
@@ -86,19 +89,23 @@ export function resultsMarkdown(input: ResultsInput): string {
     ...targetLines(input.targets),
     '```',
     '',
-    '## Diagnostics',
+    '## The extension\'s own cost',
     '',
     ...(overheadTable(input.rows)
       ? [
-          'Bare oidc-provider over the project\'s Redis adapter (`BASELINE_REDIS_URL`, bench/baseline.ts) against the issuer on the same Redis:',
-          'the extension\'s own cost, with what Redis costs on these shared cores on both sides.',
+          'Bare oidc-provider over the project\'s SQLite and Redis adapters (`BASELINE_SQLITE_FILE`, `BASELINE_REDIS_URL`, bench/baseline.ts)',
+          'against the issuer over the same store, in the same run: what the extension costs, with what the store costs on these',
+          'shared cores on both sides (issue 15, item 1: the issuer\'s CPU per request at most 1.2x the bare library\'s).',
           '',
-          resultsTable(input.rows.filter((r) => r.server === 'baseline, Redis adapter')),
+          resultsTable(input.rows.filter((r) => STORES.some((store) => store.bare === r.server)), input.rows),
           '',
           overheadTable(input.rows)!,
           '',
         ]
-      : []),
+      : ['(not run)', '']),
+    ...(input.preloads?.length ? ['## Preloaded store', '', preloadTable(input.rows, input.preloads), ''] : []),
+    '## Diagnostics',
+    '',
     ...(silent.length
       ? [
           'The Redis backend with `LOG_LEVEL=silent` (no request log line), to show what logging costs:',
@@ -114,9 +121,11 @@ export function resultsMarkdown(input: ResultsInput): string {
     '',
     '### WEB_CONCURRENCY',
     '',
-    ...(input.clustered
+    ...(input.clustered && input.rows.some((r) => r.server === 'redis, WEB_CONCURRENCY=2')
       ? ['The Redis backend with 2 workers against 1, on 2 cores that the load generator shares (so 2.0x is out of reach):', ...scaling(input.rows)]
-      : ['Not measured: the issuer does not support `WEB_CONCURRENCY` yet in this commit. bench/run.ts adds the run (Redis backend, 2 workers against 1) as soon as it does.']),
+      : input.clustered
+        ? ['(not run)']
+        : ['Not measured: the issuer does not support `WEB_CONCURRENCY` yet in this commit. bench/run.ts adds the run (Redis backend, 2 workers against 1) as soon as it does.']),
     '',
   ].join('\n');
 }
