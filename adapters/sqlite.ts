@@ -160,6 +160,46 @@ export const LOOKUP_SQL = {
   findByUserCode: `SELECT payload FROM models INDEXED BY models_user_code WHERE model = $model AND user_code = $userCode AND ${LIVE} LIMIT 1`,
 } as const;
 
+// Counters (rate limits) and client slots: state whose loss in a crash costs nothing that was
+// promised to anyone (a rate-limit window restarts; a slot belonged to a registration that died
+// with the process, and never answered). They are written at once, each statement its own
+// transaction on a second connection that commits without fsync (synchronous=NORMAL: in WAL mode
+// a commit is ordered in the log and made durable by the next fsync of any commit), instead of
+// waiting for the next group commit and its fsync. A registration waits for one fsync (its
+// client's) rather than three (npm run bench: issue 15, item 3). Everything an answer relies on
+// (clients, grants, tokens, sessions, documents) still commits with synchronous=FULL first.
+const VOLATILE_SQL = {
+  // SQLite evaluates every SET expression against the old row, so both CASEs see the same
+  // window: an expired window restarts at `by` with a fresh expiry.
+  increment: `
+    INSERT INTO counters (key, value, expires_at) VALUES ($key, $by, $expiresAt)
+    ON CONFLICT (key) DO UPDATE SET
+      value = CASE WHEN counters.expires_at <= $now THEN excluded.value
+                   ELSE counters.value + excluded.value END,
+      expires_at = CASE WHEN counters.expires_at <= $now THEN excluded.expires_at
+                        ELSE counters.expires_at END
+    RETURNING value`,
+  // One statement, so one write transaction: in WAL mode a writer always starts from the newest
+  // snapshot, so two stores sharing the file (or two processes) cannot both count the same free
+  // slot. A registration's client still waiting in the group commit keeps its reservation until
+  // the transaction that stores it (which takes the slot over), so it is counted either way.
+  reserveClientSlot: `
+    INSERT INTO client_slots (id, expires_at)
+    SELECT $id, $expiresAt
+    WHERE (SELECT n FROM client_count WHERE id = 1)
+        - (SELECT count(*) FROM models INDEXED BY models_client_expiry WHERE model = 'Client' AND expires_at IS NOT NULL AND expires_at <= $now)
+        + (SELECT count(*) FROM client_slots WHERE expires_at > $now) < $max`,
+  releaseClientSlot: 'DELETE FROM client_slots WHERE id = $id',
+} as const;
+
+function prepareVolatile(db: DatabaseSync) {
+  return {
+    increment: db.prepare(VOLATILE_SQL.increment),
+    reserveClientSlot: db.prepare(VOLATILE_SQL.reserveClientSlot),
+    releaseClientSlot: db.prepare(VOLATILE_SQL.releaseClientSlot),
+  };
+}
+
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const now = options.now ?? Date.now;
   if (options.file !== ':memory:') {
@@ -197,16 +237,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // that counting does not read every client.
     countClients: db.prepare(`SELECT (SELECT n FROM client_count WHERE id = 1)
       - (SELECT count(*) FROM models INDEXED BY models_client_expiry WHERE model = 'Client' AND expires_at IS NOT NULL AND expires_at <= $now) AS n`),
-    // One statement, so one write transaction: in WAL mode a writer always starts from the
-    // newest snapshot, so two stores sharing the file (or two processes) cannot both count the
-    // same free slot.
-    reserveClientSlot: db.prepare(`
-      INSERT INTO client_slots (id, expires_at)
-      SELECT $id, $expiresAt
-      WHERE (SELECT n FROM client_count WHERE id = 1)
-          - (SELECT count(*) FROM models INDEXED BY models_client_expiry WHERE model = 'Client' AND expires_at IS NOT NULL AND expires_at <= $now)
-          + (SELECT count(*) FROM client_slots WHERE expires_at > $now) < $max`),
-    releaseClientSlot: db.prepare('DELETE FROM client_slots WHERE id = $id'),
     listClients: db.prepare(`SELECT payload FROM models WHERE model = 'Client' AND ${LIVE} ORDER BY id LIMIT $limit OFFSET $offset`),
     // client_id is only filled for client-bound models, so this cannot touch anything else.
     revokeByClientId: db.prepare('DELETE FROM models WHERE client_id = $clientId'),
@@ -218,17 +248,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     insertDocumentIfAbsent: db.prepare(
       'INSERT OR IGNORE INTO documents (name, value) VALUES ($name, $value)',
     ),
-    // SQLite evaluates every SET expression against the old row, so both CASEs see the same
-    // window: an expired window restarts at `by` with a fresh expiry.
-    increment: db.prepare(`
-      INSERT INTO counters (key, value, expires_at) VALUES ($key, $by, $expiresAt)
-      ON CONFLICT (key) DO UPDATE SET
-        value = CASE WHEN counters.expires_at <= $now THEN excluded.value
-                     ELSE counters.value + excluded.value END,
-        expires_at = CASE WHEN counters.expires_at <= $now THEN excluded.expires_at
-                          ELSE counters.expires_at END
-      RETURNING value`),
     ping: db.prepare('SELECT 1'),
+    // A client takes over the slot reserved for it, in the transaction that stores it.
+    takeOverClientSlot: db.prepare(VOLATILE_SQL.releaseClientSlot),
     // In chunks through the expiry index: each run touches only expired rows, and one chunk
     // per transaction bounds how long the process stalls when very many expire together.
     sweepModels: db.prepare(`DELETE FROM models WHERE (model, id) IN (
@@ -239,6 +261,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   };
 
   const commits = createGroupCommit(db, { onCommit: options.onCommit });
+  // ':memory:' is one database per connection: there, these writes share the group commit.
+  const volatileDb = options.file === ':memory:' ? undefined : new DatabaseSync(options.file, { timeout: BUSY_TIMEOUT_MS });
+  volatileDb?.exec('PRAGMA synchronous = NORMAL');
+  volatileDb?.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  const volatile = volatileDb ? prepareVolatile(volatileDb) : undefined;
+  const volatileOnMain = volatile ? undefined : prepareVolatile(db);
   let closed = false;
   let sweeping = false;
 
@@ -298,7 +326,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         // same transaction: the count never sees both, nor neither.
         await write([{ model, id }, { model: CLIENT_SLOTS, id }], () => {
           statements.upsert.run(row);
-          statements.releaseClientSlot.run({ id });
+          statements.takeOverClientSlot.run({ id });
         });
       },
       async find(id) {
@@ -327,6 +355,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (closed) return Promise.reject(new Error('sqlite store is closed'));
     return commits.write(touches, run);
   }
+  /** A write of VOLATILE_SQL: at once on the second connection (or queued, for ':memory:'). */
+  function writeVolatile<T>(touches: Footprint[], run: (on: ReturnType<typeof prepareVolatile>) => T): Promise<T> {
+    if (closed) return Promise.reject(new Error('sqlite store is closed'));
+    if (!volatile) return commits.write(touches, () => run(volatileOnMain!));
+    try {
+      return Promise.resolve(run(volatile));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
   function read<T>(reads: Footprint, run: () => T): T {
     return commits.read(reads, run);
   }
@@ -339,13 +377,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async reserveClientSlot(max, ttlSeconds, clientId) {
       const at = now();
       const id = clientId ?? randomUUID();
-      // Inside the commit's BEGIN IMMEDIATE, so it counts from the newest snapshot, after every
-      // write queued before it.
-      const { changes } = await write([{ model: CLIENT_SLOTS, id }], () => statements.reserveClientSlot.run({ id, max, now: at, expiresAt: at + ttlSeconds * 1000 }));
+      // One write transaction of its own, so it counts from the newest snapshot (VOLATILE_SQL).
+      const { changes } = await writeVolatile([{ model: CLIENT_SLOTS, id }], (on) => on.reserveClientSlot.run({ id, max, now: at, expiresAt: at + ttlSeconds * 1000 }));
       return Number(changes) === 1 ? id : undefined;
     },
     async releaseClientSlot(reservation) {
-      await write([{ model: CLIENT_SLOTS, id: reservation }], () => statements.releaseClientSlot.run({ id: reservation }));
+      await writeVolatile([{ model: CLIENT_SLOTS, id: reservation }], (on) => on.releaseClientSlot.run({ id: reservation }));
     },
     async listClients({ offset, limit }) {
       const at = now();
@@ -381,7 +418,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async increment(key, ttlSeconds, by = 1) {
       const at = now();
-      const row = await write([{ model: COUNTERS, id: key }], () => statements.increment.get({ key, by, now: at, expiresAt: at + ttlSeconds * 1000 }));
+      const row = await writeVolatile([{ model: COUNTERS, id: key }], (on) => on.increment.get({ key, by, now: at, expiresAt: at + ttlSeconds * 1000 }));
       return Number(row?.value);
     },
     async ping() {
@@ -399,6 +436,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       // What is queued is committed (or rejected) before the connection goes.
       commits.flush();
       closed = true;
+      volatileDb?.close();
       db.close();
     },
   };

@@ -44,8 +44,23 @@ describe('sqlite group commit', () => {
 
       // One after the other, each waits for its own commit.
       commits.length = 0;
-      for (let i = 0; i < 3; i++) await store.increment('sequential', 60);
+      for (let i = 0; i < 3; i++) await store.putDocument('sequential', { i });
       assert.deepEqual(commits, [{ writes: 1, ok: true }, { writes: 1, ok: true }, { writes: 1, ok: true }]);
+
+      // Counters and client slots do not wait for a group commit (nor its fsync): each is its
+      // own transaction on the second connection, readable by another connection once answered.
+      commits.length = 0;
+      const counted = await Promise.all(Array.from({ length: 5 }, () => store.increment('volatile', 60)));
+      assert.deepEqual(counted.sort(), [1, 2, 3, 4, 5]);
+      assert.equal(Number(raw.prepare("SELECT value FROM counters WHERE key = 'volatile'").get()?.value), 5);
+      const slot = await store.reserveClientSlot(100, 60, 'client-with-a-slot');
+      assert.equal(slot, 'client-with-a-slot');
+      assert.ok(raw.prepare("SELECT 1 FROM client_slots WHERE id = 'client-with-a-slot'").get(), 'the slot is readable at once');
+      assert.deepEqual(commits, [], 'no group commit for counters and slots');
+      // The client that slot was for takes it over in the group commit that stores it.
+      await clients.upsert('client-with-a-slot', { client_id: 'client-with-a-slot' });
+      assert.deepEqual(commits, [{ writes: 1, ok: true }]);
+      assert.equal(raw.prepare("SELECT 1 FROM client_slots WHERE id = 'client-with-a-slot'").get(), undefined);
     } finally {
       raw.close();
       await store.close();
