@@ -162,10 +162,11 @@ export const LOOKUP_SQL = {
 
 // Counters (rate limits) and client slots: state whose loss in a crash costs nothing that was
 // promised to anyone (a rate-limit window restarts; a slot belonged to a registration that died
-// with the process, and never answered). They are written at once, each statement its own
-// transaction on a second connection that commits without fsync (synchronous=NORMAL: in WAL mode
-// a commit is ordered in the log and made durable by the next fsync of any commit), instead of
-// waiting for the next group commit and its fsync. A registration waits for one fsync (its
+// with the process, and never answered). They go through a group commit of their own that
+// commits without fsync (synchronous=NORMAL for its transactions: in WAL mode a commit is ordered
+// in the log and made durable by the next fsync of any commit), so their callers wait for a turn
+// of the event loop, not for an fsync. Each in its own transaction instead (autocommit) wrote the
+// same pages to the WAL once per statement: more CPU per registration than before (npm run bench). A registration waits for one fsync (its
 // client's) rather than three (npm run bench: issue 15, item 3). Everything an answer relies on
 // (clients, grants, tokens, sessions, documents) still commits with synchronous=FULL first.
 const VOLATILE_SQL = {
@@ -192,13 +193,6 @@ const VOLATILE_SQL = {
   releaseClientSlot: 'DELETE FROM client_slots WHERE id = $id',
 } as const;
 
-function prepareVolatile(db: DatabaseSync) {
-  return {
-    increment: db.prepare(VOLATILE_SQL.increment),
-    reserveClientSlot: db.prepare(VOLATILE_SQL.reserveClientSlot),
-    releaseClientSlot: db.prepare(VOLATILE_SQL.releaseClientSlot),
-  };
-}
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const now = options.now ?? Date.now;
@@ -261,12 +255,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   };
 
   const commits = createGroupCommit(db, { onCommit: options.onCommit });
-  // ':memory:' is one database per connection: there, these writes share the group commit.
-  const volatileDb = options.file === ':memory:' ? undefined : new DatabaseSync(options.file, { timeout: BUSY_TIMEOUT_MS });
-  volatileDb?.exec('PRAGMA synchronous = NORMAL');
-  volatileDb?.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const volatile = volatileDb ? prepareVolatile(volatileDb) : undefined;
-  const volatileOnMain = volatile ? undefined : prepareVolatile(db);
+  const volatile = {
+    increment: db.prepare(VOLATILE_SQL.increment),
+    reserveClientSlot: db.prepare(VOLATILE_SQL.reserveClientSlot),
+    releaseClientSlot: db.prepare(VOLATILE_SQL.releaseClientSlot),
+  };
+  const volatileCommits = createGroupCommit(db, { withoutFsync: true });
   let closed = false;
   let sweeping = false;
 
@@ -355,15 +349,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (closed) return Promise.reject(new Error('sqlite store is closed'));
     return commits.write(touches, run);
   }
-  /** A write of VOLATILE_SQL: at once on the second connection (or queued, for ':memory:'). */
-  function writeVolatile<T>(touches: Footprint[], run: (on: ReturnType<typeof prepareVolatile>) => T): Promise<T> {
+  /** A write of VOLATILE_SQL: committed with the others of its turn, without fsync. */
+  function writeVolatile<T>(touches: Footprint[], run: (on: typeof volatile) => T): Promise<T> {
     if (closed) return Promise.reject(new Error('sqlite store is closed'));
-    if (!volatile) return commits.write(touches, () => run(volatileOnMain!));
-    try {
-      return Promise.resolve(run(volatile));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return volatileCommits.write(touches, () => run(volatile));
   }
   function read<T>(reads: Footprint, run: () => T): T {
     return commits.read(reads, run);
@@ -434,9 +423,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       if (closed) return;
       clearInterval(sweepTimer);
       // What is queued is committed (or rejected) before the connection goes.
+      volatileCommits.flush();
       commits.flush();
       closed = true;
-      volatileDb?.close();
       db.close();
     },
   };

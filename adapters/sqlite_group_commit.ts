@@ -39,6 +39,12 @@ export type GroupCommit = {
 export type GroupCommitOptions = {
   /** Called after each commit attempt with the number of writes it carried (a test hook). */
   onCommit?: (writes: number, ok: boolean) => void;
+  /**
+   * Commit without fsync (synchronous=NORMAL for this group's transactions, FULL again after):
+   * for state whose loss in a crash breaks no promise. In WAL mode the commit is still ordered in
+   * the log, and the next fsync of any commit makes it durable too.
+   */
+  withoutFsync?: boolean;
 };
 
 export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions = {}): GroupCommit {
@@ -79,6 +85,7 @@ export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions 
 
     const results: Array<{ value?: unknown; error?: unknown; failed: boolean }> = [];
     let fatal: { error: unknown } | undefined;
+    if (options.withoutFsync) db.exec('PRAGMA synchronous = NORMAL');
     try {
       db.exec('BEGIN IMMEDIATE');
     } catch (error) {
@@ -108,6 +115,7 @@ export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions 
         // Already gone with the failure; nothing of the batch is committed either way.
       }
     }
+    if (options.withoutFsync) db.exec('PRAGMA synchronous = FULL');
     options.onCommit?.(batch.length, !fatal);
     for (let i = 0; i < batch.length; i++) {
       const queued = batch[i]!;
