@@ -13,13 +13,15 @@
 //   P<Model>:<id>            hash {payload: JSON, consumed?: epoch seconds}, PX from expiresIn
 //   PsessionUid:<uid>        string -> Session id, same TTL as the session
 //   PuserCode:<code>         string -> DeviceCode id, same TTL as the code
-//   Pgrant:<grantId>         set of '<Model>:<id>', TTL stretched to cover its longest member
+//   Pgrant:<grantId>         sorted set of '<Model>:<id>' scored by the member's expiry (ms, +inf =
+//                            never); dead members trimmed on every add; the key expires with its
+//                            longest-lived member (see INDEX_ADD; plain sets before, upgraded there)
+//   PclientMembers:<clientId> the same as Pgrant, for what one client was issued (CLIENT_BOUND_MODELS)
 //   Pclients                 sorted set of client ids scored by expiry (ms, +inf = never), and
 //                            the client slots reserved by registrations in flight, as members
 //                            'slot:<uuid>' (or the id of the client being registered, whose
 //                            upsert takes the reservation over) scored by minus their lapse time
 //                            (ms; see RESERVE_SLOT)
-//   PclientMembers:<clientId> set of '<Model>:<id>' issued to one client (CLIENT_BOUND_MODELS), TTL as Pgrant
 //   Pdoc:<name>              string, JSON document, no TTL
 //   Pcounter:<key>           string counter, PX set once when the window opens
 // Pointers (uid, user code, grant members) may outlive what they point to after a destroy;
@@ -113,11 +115,76 @@ redis.call('HSET', KEYS[1], 'payload', ARGV[1])
 if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`);
 
+// Slack added to an index member's expiry before it counts as dead: on a Cluster the member's
+// key lives on another node, whose clock may run a little ahead of the index's. Trimming a
+// member early would let revocation miss a live token; trimming it late costs nothing.
+export const INDEX_SLACK_MS = 1000;
+
+// The grant and client indexes (Pgrant:<grantId>, PclientMembers:<clientId>) are sorted sets
+// scored by each member's expiry (ms on the index's own server clock, plus INDEX_SLACK_MS; +inf
+// for a member that never expires). Every add first trims the members that are dead by now, so
+// an index holds only what is live (plus what was added since the last add), however long the
+// grant or client lives and however many tokens it was issued: a client that never expires and
+// a grant with refresh tokens for weeks no longer collect one dead member per token.
+// The key itself expires with its longest-lived member (PEXPIREAT the top score), or never.
+//
+// Upgrade: before this layout the indexes were plain sets (their TTL stretched to the longest
+// member). One still in that shape is converted in place by its next add, keeping every member:
+// with the prefix (one server or Sentinel, where the member keys are reachable) each member gets
+// its own key's expiry and the dead are dropped; without it (Cluster: members hash to other
+// slots) each gets the set's own expiry, or +inf if the set had none, and they fall with it.
+// index_add(key, member, px, prefix): px is the member's TTL in ms, '' for none.
+const INDEX_ADD = `
+local function index_add(key, member, px, prefix)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local slack = ${INDEX_SLACK_MS}
+  if redis.call('TYPE', key).ok == 'set' then
+    local ttl = redis.call('PTTL', key)
+    local old = redis.call('SMEMBERS', key)
+    redis.call('DEL', key)
+    local batch = {}
+    for _, name in ipairs(old) do
+      local score = ttl >= 0 and string.format('%d', now + ttl + slack) or '+inf'
+      if prefix ~= '' then
+        local left = redis.call('PTTL', prefix .. name)
+        if left == -2 then score = nil
+        elseif left == -1 then score = '+inf'
+        else score = string.format('%d', now + left + slack) end
+      end
+      if score then
+        batch[#batch + 1] = score
+        batch[#batch + 1] = name
+      end
+      if #batch >= 1000 then
+        redis.call('ZADD', key, unpack(batch))
+        batch = {}
+      end
+    end
+    if #batch > 0 then redis.call('ZADD', key, unpack(batch)) end
+  end
+  -- Strictly below now: a key expires only once the clock has passed its expiry.
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. string.format('%d', now))
+  if px == '' then
+    redis.call('ZADD', key, '+inf', member)
+  else
+    redis.call('ZADD', key, string.format('%d', now + tonumber(px) + slack), member)
+  end
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] == 'inf' or top[2] == '+inf' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIREAT', key, top[2])
+  end
+end`;
+
 // UPSERT plus the entity's index entries, for one server or Sentinel (never a Cluster: the keys
 // hash to different slots). KEYS[2..n] are the entries, ARGV[i*2] says what KEYS[i] is and
 // ARGV[i*2+1] what to put there: 'pointer' (a string holding the id, the entity's TTL),
-// 'grant' (GRANT_ADD below) or 'clients' (ZADD with that score, member the id in ARGV[3]).
+// 'grant' (INDEX_ADD above, the member's name) or 'clients' (ZADD with that score, member the id
+// in ARGV[3]). The last ARGV is the prefix, for INDEX_ADD's upgrade of an old set.
 const UPSERT_INDEXED = script(`
+${INDEX_ADD}
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'payload', ARGV[1])
 local px = ARGV[2]
@@ -127,13 +194,7 @@ for i = 2, #KEYS do
   if kind == 'pointer' then
     if px == '' then redis.call('SET', KEYS[i], value) else redis.call('SET', KEYS[i], value, 'PX', px) end
   elseif kind == 'grant' then
-    local ttl = redis.call('PTTL', KEYS[i])
-    redis.call('SADD', KEYS[i], value)
-    if px == '' then
-      redis.call('PERSIST', KEYS[i])
-    elseif ttl == -2 or (ttl >= 0 and ttl < tonumber(px)) then
-      redis.call('PEXPIRE', KEYS[i], px)
-    end
+    index_add(KEYS[i], value, px, ARGV[#KEYS * 2 + 2])
   elseif kind == 'clients' then
     redis.call('ZADD', KEYS[i], value, ARGV[3])
   end
@@ -146,18 +207,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
 return 1`);
 
-// The grant set must live as long as its longest-lived member (or forever if one never
-// expires). Doing it in a script avoids EXPIRE NX/GT's ambiguity between "just created" and
-// "deliberately persistent" (both have no TTL) and costs one command instead of three. PTTL
-// tells both at once: -2 for a new set, -1 for a persistent one.
+// On a Cluster, the entity and its index are written by separate commands: INDEX_ADD alone.
+// ARGV: the member, its TTL in ms ('' = never). No prefix: the member's key is on another slot.
 const GRANT_ADD = script(`
-local ttl = redis.call('PTTL', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-if ARGV[2] == '' then
-  redis.call('PERSIST', KEYS[1])
-elseif ttl == -2 or (ttl >= 0 and ttl < tonumber(ARGV[2])) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
+${INDEX_ADD}
+index_add(KEYS[1], ARGV[1], ARGV[2], '')
 return 1`);
 
 // A fixed window: the expiry is set only when the key is created, and the key's expiry
@@ -168,9 +222,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
 return value`);
 
 // Revocation in one step on one server or Sentinel: a token written into the grant while its
-// members were being deleted would otherwise escape. (KEYS[1] is the grant's set; ARGV[1] the prefix.)
+// members were being deleted would otherwise escape. (KEYS[1] is the index; ARGV[1] the prefix.)
+// Every member is read, live or not (the dead ones are few: each add trims them); an index
+// still in the old layout (a set) is read as one.
 const REVOKE_GRANT = script(`
-local members = redis.call('SMEMBERS', KEYS[1])
+local members
+if redis.call('TYPE', KEYS[1]).ok == 'set' then
+  members = redis.call('SMEMBERS', KEYS[1])
+else
+  members = redis.call('ZRANGE', KEYS[1], 0, -1)
+end
 for _, member in ipairs(members) do redis.call('DEL', ARGV[1] .. member) end
 redis.call('DEL', KEYS[1])
 return #members`);
@@ -323,6 +384,24 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     }
   }
 
+  /** Delete every member of a grant or client index, then the index (see INDEX_ADD). */
+  async function revokeIndex(key: string): Promise<void> {
+    if (!client.isCluster) {
+      await run(REVOKE_GRANT, key, [prefix]);
+      return;
+    }
+    // On a Cluster members hash to different slots: one DEL each, after reading the index.
+    let members: string[];
+    try {
+      members = await client.zrange(key, '0', '-1');
+    } catch (error) {
+      // An index still in the layout before sorted sets (see INDEX_ADD's upgrade).
+      if (!(error instanceof Error && error.message.startsWith('WRONGTYPE'))) throw error;
+      members = await client.smembers(key);
+    }
+    await Promise.all([...members.map((member) => client.del(`${prefix}${member}`)), client.del(key)]);
+  }
+
   async function findAt(key: string): Promise<AdapterPayload | undefined> {
     return parseStored((await client.hmget(key, 'payload', 'consumed')) as Stored);
   }
@@ -373,7 +452,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
           if (owner) indexes.push([`${prefix}clientMembers:${owner}`, 'grant', `${model}:${id}`]);
           if (model === 'Client') indexes.push([clientsKey, 'clients', px === '' ? '+inf' : String(Date.now() + Number(px))]);
           const keys = [keyOf(id), ...indexes.map(([key]) => key)];
-          await runKeys(UPSERT_INDEXED, keys, [JSON.stringify(payload), px, id, ...indexes.flatMap(([, kind, value]) => [kind, value])], conn);
+          await runKeys(UPSERT_INDEXED, keys, [JSON.stringify(payload), px, id, ...indexes.flatMap(([, kind, value]) => [kind, value]), prefix], conn);
           if (model === 'Client') await replicated();
           return;
         }
@@ -420,17 +499,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         await Promise.all(deletes);
       },
       async revokeByGrantId(grantId: string) {
-        const grantKey = `${prefix}grant:${grantId}`;
-        if (!client.isCluster) {
-          await run(REVOKE_GRANT, grantKey, [prefix]);
-          return;
-        }
-        const members = await client.smembers(grantKey);
-        // On a Cluster members hash to different slots: one DEL each, after reading the set.
-        await Promise.all([
-          ...members.map((member) => client.del(`${prefix}${member}`)),
-          client.del(grantKey),
-        ]);
+        await revokeIndex(`${prefix}grant:${grantId}`);
       },
     });
   }
@@ -451,13 +520,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       return { clients: stored.filter((payload): payload is AdapterPayload => payload !== undefined), total: ids.length };
     },
     async revokeByClientId(clientId: string) {
-      const key = `${prefix}clientMembers:${clientId}`;
-      if (!client.isCluster) {
-        await run(REVOKE_GRANT, key, [prefix]);
-        return;
-      }
-      const members = await client.smembers(key);
-      await Promise.all([...members.map((member) => client.del(`${prefix}${member}`)), client.del(key)]);
+      await revokeIndex(`${prefix}clientMembers:${clientId}`);
     },
     async compareAndSetDocument(name: string, expected: Json, value: Json) {
       const replaced = await run(COMPARE_AND_SET, `${prefix}doc:${name}`, [JSON.stringify(expected), JSON.stringify(value)], writer);
