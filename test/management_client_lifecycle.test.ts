@@ -161,7 +161,7 @@ async function redisKeys(redis: TestRedis): Promise<string[]> {
     const found: string[] = [];
     for (const key of keys) {
       const type = await client.type(key);
-      const value = type === 'hash' ? JSON.stringify(await client.hgetall(key)) : type === 'set' ? (await client.smembers(key)).join(' ') : type === 'string' ? await client.get(key) : '';
+      const value = type === 'hash' ? JSON.stringify(await client.hgetall(key)) : type === 'set' ? (await client.smembers(key)).join(' ') : type === 'zset' ? (await client.zrange(key, '0', '-1')).join(' ') : type === 'string' ? await client.get(key) : '';
       found.push(`${key} ${value}`);
     }
     return found;
