@@ -11,6 +11,8 @@
 FROM node:24.21.0-bookworm-slim
 
 ENV NODE_ENV=production
+# src/server_flags.ts: fewer malloc arenas, less resident memory at the same speed.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 
 COPY package.json package-lock.json ./

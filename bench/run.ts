@@ -39,7 +39,7 @@ import type { Row, ServerSummary } from './report.ts';
 import { resultsMarkdown, webConcurrencySupported } from './results_file.ts';
 import { prepareSession, SCENARIOS } from './scenarios.ts';
 import { BASELINE_MAIN, cpuMs, ISSUER_MAIN, ROOT, startServer } from './servers.ts';
-import { withServerFlags } from '../src/server_flags.ts';
+import { SERVER_ENV, withServerFlags } from '../src/server_flags.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -85,7 +85,7 @@ const nodeOptions: Record<string, string> = args['node-options'] ? { NODE_OPTION
 // The issuer runs with the V8 flags `npm start` gives it (an own value in --node-options wins);
 // bare oidc-provider with Node's defaults, as a library user would run it.
 const issuerArgs = withServerFlags([], args['node-options']);
-const issuerEnv = (extra: Record<string, string>) => ({ NODE_ENV: 'production', CONFIG_FILE: configFile, LOG_LEVEL: args['log-level'], ...nodeOptions, ...extra });
+const issuerEnv = (extra: Record<string, string>) => ({ ...SERVER_ENV, NODE_ENV: 'production', CONFIG_FILE: configFile, LOG_LEVEL: args['log-level'], ...nodeOptions, ...extra });
 const redisEnv = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: `bench:${prefix}:` });
 
 // The ready line is logged at `info`; below that, readiness is /healthz answering.

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { SERVER_V8_FLAGS, withServerFlags } from '../src/server_flags.ts';
+import { SERVER_ENV, SERVER_V8_FLAGS, withServerFlags } from '../src/server_flags.ts';
 import { commandLine, descendants } from './support/proc.ts';
 import { freePort, ROOT } from './support/process.ts';
 
@@ -36,6 +36,8 @@ test('npm start runs the issuer with the server V8 flags', async () => {
     assert.ok(issuer, `no node process running src/main.ts under npm start:\n${output}`);
     issuerPid = issuer.pid;
     for (const flag of SERVER_V8_FLAGS) assert.ok(issuer.argv.includes(flag), `${flag} missing from ${issuer.argv.join(' ')}`);
+    const environment = readFileSync(`/proc/${issuer.pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(SERVER_ENV)) assert.ok(environment.includes(`${name}=${value}`), `${name}=${value} missing from the issuer's environment`);
     const response = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`);
     assert.equal(response.status, 200);
     await response.arrayBuffer();
