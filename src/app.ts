@@ -30,7 +30,7 @@ import { createTokenJsonBody } from './provider/token_json_body.ts';
 import { createDiscoveryFilter, createRegistrationGate } from './registration/gate.ts';
 import { createDefaultAuthorizeScope } from './provider/default_scope.ts';
 import { createAuthorizationResponse } from './provider/authorization_response.ts';
-import { createRouteResolver } from './provider/routes.ts';
+import { createRouteResolver, INTERACTION_PATH } from './provider/routes.ts';
 import { pinIssuerOrigin } from './http/issuer_origin.ts';
 import { createUserinfoForApiTokens } from './provider/userinfo_for_api_tokens.ts';
 import type { TenantSettingsService } from './tenant/settings.ts';
@@ -101,6 +101,13 @@ function operationsRoutes(config: Config, store: Store, metrics: Metrics, draini
   return router;
 }
 
+/** The router's routes and allowed methods, for requests whose path matches `paths`. */
+function onlyFor(paths: RegExp, router: Router): Koa.Middleware {
+  const routes = router.routes() as Koa.Middleware;
+  const allowed = router.allowedMethods() as Koa.Middleware;
+  return (ctx, next) => (paths.test(ctx.path) ? routes(ctx, () => allowed(ctx, next)) : next());
+}
+
 export async function createApp(deps: AppDeps): Promise<Issuer> {
   const { config, logger } = deps;
   const metrics = deps.metrics ?? createMetrics();
@@ -148,10 +155,11 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   // Discovery and the JWKS from prepared bytes; a change of flags or keys runs the chain below once.
   app.use(createMetadataCache({ routes, tenant, keys }));
 
-  for (const router of [operationsRoutes(config, store, metrics, deps.draining ?? (() => false)), createInteractionRoutes({ provider, accounts, config, store, metrics })]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  // Each router runs only for the paths it can match (as @koa/router matches: any case, an
+  // optional trailing slash), instead of trying every route and its allowed methods on every
+  // request the library answers.
+  app.use(onlyFor(/^\/(?:healthz|readyz|metrics)\/?$/i, operationsRoutes(config, store, metrics, deps.draining ?? (() => false))));
+  app.use(onlyFor(new RegExp(`^${INTERACTION_PATH}`, 'i'), createInteractionRoutes({ provider, accounts, config, store, metrics })));
   // The bends below decide by the library route a request will run (src/provider/routes.ts),
   // so their order among themselves carries no meaning; they all come before the provider.
   // Browser clients (SPA SDK): logout the Auth0 way, silent sign-in framing, client-based CORS.
