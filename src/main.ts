@@ -102,14 +102,12 @@ async function start(logger: Logger): Promise<void> {
 }
 
 // JSON lines for machines; readable lines (pino-pretty) when a person watches a development terminal.
-// JSON lines go out asynchronously: each request's line is queued and the queue is written by
-// one write() whenever the previous one finished, instead of one blocking write() per line on the
-// event loop (issue 15, npm run bench).
-// pino writes what is queued synchronously when the process exits.
 const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
-const logger = pretty
-  ? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } })
-  : pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false }));
+const logger = pino({
+  base: undefined,
+  timestamp: pino.stdTimeFunctions.isoTime,
+  ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
+});
 /** The primary of several workers (src/workers.ts), or the issuer itself. */
 async function main(logger: Logger): Promise<void> {
   if (cluster.isPrimary) {
