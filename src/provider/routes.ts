@@ -42,16 +42,5 @@ export function createRouteResolver(provider: Provider): RouteResolver {
   function nameFor(method: string, path: string): string | undefined {
     return router.match(method, path)?.route.name;
   }
-  // A dozen bends ask for every request: the answer is kept per request, for the method and path
-  // it was given for (a bend that rewrote either gets a fresh answer).
-  const answers = new WeakMap<object, { method: string; path: string; name: string | undefined }>();
-  function of(ctx: Pick<Context, 'method' | 'path'>): string | undefined {
-    const { method, path } = ctx;
-    const known = answers.get(ctx);
-    if (known && known.method === method && known.path === path) return known.name;
-    const name = nameFor(method, path);
-    answers.set(ctx, { method, path, name });
-    return name;
-  }
-  return { nameFor, of };
+  return { nameFor, of: (ctx) => nameFor(ctx.method, ctx.path) };
 }
