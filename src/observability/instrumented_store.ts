@@ -1,19 +1,17 @@
 // A Store that measures every call of the one it wraps: latency and errors, by operation.
 import type { ModelAdapter, Store } from '../../adapters/contract.ts';
-import { observerOf } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 
 export function instrumentStore(store: Store, metrics: Pick<Metrics, 'storeDuration' | 'storeErrors'>): Store {
-  const observe = observerOf(metrics.storeDuration);
   async function measure<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    const started = performance.now();
+    const end = metrics.storeDuration.startTimer({ operation });
     try {
       return await call();
     } catch (error) {
       metrics.storeErrors.inc({ operation });
       throw error;
     } finally {
-      observe(operation, { operation }, (performance.now() - started) / 1000);
+      end();
     }
   }
 
@@ -40,7 +38,7 @@ export function instrumentStore(store: Store, metrics: Pick<Metrics, 'storeDurat
     kind: store.kind,
     adapterFor,
     countClients: () => measure('countClients', () => store.countClients()),
-    reserveClientSlot: (max, ttl, clientId) => measure('reserveClientSlot', () => store.reserveClientSlot(max, ttl, clientId)),
+    reserveClientSlot: (max, ttl) => measure('reserveClientSlot', () => store.reserveClientSlot(max, ttl)),
     releaseClientSlot: (reservation) => measure('releaseClientSlot', () => store.releaseClientSlot(reservation)),
     listClients: (page) => measure('listClients', () => store.listClients(page)),
     revokeByClientId: (clientId) => measure('revokeByClientId', () => store.revokeByClientId(clientId)),

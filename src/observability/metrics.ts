@@ -3,7 +3,6 @@
 import type { RequestListener } from 'node:http';
 
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { LabelValues } from 'prom-client';
 
 export type Metrics = {
   registry: Registry;
@@ -58,23 +57,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
       registers: [registry],
     }),
-  };
-}
-
-/**
- * `observe(key, labels, value)` for a histogram on a hot path: the labelled child is looked up by
- * a string key the caller builds, and prom-client hashes the labels only the first time a key is
- * seen (observing with a labels object hashes them on every call).
- */
-export function observerOf<T extends string>(histogram: Histogram<T>): (key: string, labels: LabelValues<T>, value: number) => void {
-  const children = new Map<string, ReturnType<Histogram<T>['labels']>>();
-  return (key, labels, value) => {
-    let child = children.get(key);
-    if (!child) {
-      child = histogram.labels(labels);
-      children.set(key, child);
-    }
-    child.observe(value);
   };
 }
 
