@@ -5,7 +5,9 @@
 // was answered. To keep that affordable, writes are group-committed (sqlite_group_commit.ts):
 // every write issued in one turn of the event loop joins one BEGIN IMMEDIATE … COMMIT on
 // setImmediate, one fsync for all of them; a read commits the queue first when a queued write
-// touches what it reads, so reads see every write issued before them.
+// touches what it reads, so reads see every write issued before them. The one exception is
+// VOLATILE_SQL below (rate-limit counters, registration slots): a group of its own commits them
+// without fsync, since losing them in a crash breaks no promise.
 //
 // Several stores (processes, or instances in one process) may open the same file: WAL lets
 // readers run beside the single writer, and busy_timeout makes a writer wait its turn instead
@@ -202,7 +204,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const db = new DatabaseSync(options.file, { timeout: BUSY_TIMEOUT_MS });
   db.exec('PRAGMA journal_mode = WAL');
   // The default in most builds, stated so that no build's default can weaken it: every COMMIT
-  // fsyncs the WAL before it returns.
+  // fsyncs the WAL before it returns (each group commit states its level before its BEGIN).
   db.exec('PRAGMA synchronous = FULL');
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec(SCHEMA);

@@ -13,7 +13,9 @@
 // no transaction stays open across turns: two stores over the same file in one process, or
 // another process, never wait on a lock held by code that cannot run (DatabaseSync waits
 // synchronously). A write's promise settles only after its COMMIT returned, so an answer that
-// relies on it is given only once it is durable.
+// relies on it is given only once it is durable. (A group made `withoutFsync`, for state whose
+// loss breaks no promise, settles after a COMMIT without fsync: once it is in the log, in order,
+// and durable with the next fsync of any commit.)
 //
 // Reads see the writes still queued: a read commits the queue first, synchronously, when a
 // queued write touches what it reads (the same entity, or any entity of a model for lookups by
@@ -48,6 +50,7 @@ export type GroupCommitOptions = {
 };
 
 export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions = {}): GroupCommit {
+  const synchronous = `PRAGMA synchronous = ${options.withoutFsync ? 'NORMAL' : 'FULL'}`;
   let queue: Queued[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   // What the queued writes touch: per model, the ids, or 'all' of the model; everything.
@@ -85,8 +88,10 @@ export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions 
 
     const results: Array<{ value?: unknown; error?: unknown; failed: boolean }> = [];
     let fatal: { error: unknown } | undefined;
-    if (options.withoutFsync) db.exec('PRAGMA synchronous = NORMAL');
     try {
+      // Each commit states its own level, so neither group's setting can outlive its commit
+      // into the other's (a failure here rejects the batch, as a failed BEGIN does).
+      db.exec(synchronous);
       db.exec('BEGIN IMMEDIATE');
     } catch (error) {
       fatal = { error };
@@ -115,7 +120,6 @@ export function createGroupCommit(db: DatabaseSync, options: GroupCommitOptions 
         // Already gone with the failure; nothing of the batch is committed either way.
       }
     }
-    if (options.withoutFsync) db.exec('PRAGMA synchronous = FULL');
     options.onCommit?.(batch.length, !fatal);
     for (let i = 0; i < batch.length; i++) {
       const queued = batch[i]!;

@@ -47,8 +47,8 @@ describe('sqlite group commit', () => {
       for (let i = 0; i < 3; i++) await store.putDocument('sequential', { i });
       assert.deepEqual(commits, [{ writes: 1, ok: true }, { writes: 1, ok: true }, { writes: 1, ok: true }]);
 
-      // Counters and client slots do not wait for a group commit (nor its fsync): each is its
-      // own transaction on the second connection, readable by another connection once answered.
+      // Counters and client slots do not join the durable group commit (nor wait for its fsync):
+      // they have a group of their own, without fsync, readable by another connection once answered.
       commits.length = 0;
       const counted = await Promise.all(Array.from({ length: 5 }, () => store.increment('volatile', 60)));
       assert.deepEqual(counted.sort(), [1, 2, 3, 4, 5]);
