@@ -38,7 +38,7 @@ export function instrumentStore(store: Store, metrics: Pick<Metrics, 'storeDurat
     kind: store.kind,
     adapterFor,
     countClients: () => measure('countClients', () => store.countClients()),
-    reserveClientSlot: (max, ttl) => measure('reserveClientSlot', () => store.reserveClientSlot(max, ttl)),
+    reserveClientSlot: (max, ttl, clientId) => measure('reserveClientSlot', () => store.reserveClientSlot(max, ttl, clientId)),
     releaseClientSlot: (reservation) => measure('releaseClientSlot', () => store.releaseClientSlot(reservation)),
     listClients: (page) => measure('listClients', () => store.listClients(page)),
     revokeByClientId: (clientId) => measure('revokeByClientId', () => store.revokeByClientId(clientId)),
