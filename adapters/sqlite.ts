@@ -245,8 +245,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       'INSERT OR IGNORE INTO documents (name, value) VALUES ($name, $value)',
     ),
     ping: db.prepare('SELECT 1'),
-    // A client takes over the slot reserved for it, in the transaction that stores it.
-    takeOverClientSlot: db.prepare(VOLATILE_SQL.releaseClientSlot),
     // In chunks through the expiry index: each run touches only expired rows, and one chunk
     // per transaction bounds how long the process stalls when very many expire together.
     sweepModels: db.prepare(`DELETE FROM models WHERE (model, id) IN (
@@ -322,7 +320,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         // same transaction: the count never sees both, nor neither.
         await write([{ model, id }, { model: CLIENT_SLOTS, id }], () => {
           statements.upsert.run(row);
-          statements.takeOverClientSlot.run({ id });
+          // The same statement as a release, run in the transaction that stores the client.
+          volatile.releaseClientSlot.run({ id });
         });
       },
       async find(id) {
