@@ -53,10 +53,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 async function start(logger: Logger): Promise<void> {
   const config = loadConfig(process.env);
   logger.level = config.log.level;
+  requestLogger.level = config.log.level;
   const store = await createStore(config, logger);
   const shutdown = createGracefulShutdown({ logger, drainMs: drainSeconds(config) * 1000, graceMs: config.shutdown.grace_seconds * 1000 });
-  const { app, metrics, reloadTenantFlags, stop: stopApp } = await createApp({ config, store, logger, draining: shutdown.draining });
-  const server = createServer(shutdown.wrap(app.callback()));
+  const { listener, metrics, reloadTenantFlags, stop: stopApp } = await createApp({ config, store, logger, requestLogger, draining: shutdown.draining });
+  const server = createServer(shutdown.wrap(listener));
   const servers = [server];
   await listen(server, config.port, config.host);
   if (config.metrics.port !== undefined && config.metrics.port !== null) {
@@ -103,11 +104,24 @@ async function start(logger: Logger): Promise<void> {
 
 // JSON lines for machines; readable lines (pino-pretty) when a person watches a development terminal.
 const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
+const lineOptions = { base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
 const logger = pino({
-  base: undefined,
-  timestamp: pino.stdTimeFunctions.isoTime,
+  ...lineOptions,
   ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
 });
+/**
+ * The request lines (src/observability/request_log.ts), one per request and the bulk of the
+ * output, go to stdout in batches: a write() once REQUEST_LINES_BATCH bytes are waiting, every
+ * REQUEST_LINES_FLUSH_MS, and at exit. One blocking write() per line was a third of the CPU of a
+ * discovery request (issue 15, measured with bench's interleaved runs). Every other line (start,
+ * audit, warnings, errors) is written at once, through `logger`; a kill -9 loses at most the last
+ * REQUEST_LINES_FLUSH_MS of request lines.
+ */
+const REQUEST_LINES_BATCH = 4096;
+const REQUEST_LINES_FLUSH_MS = 250;
+const requestLines = pretty ? undefined : pino.destination({ dest: 1, sync: true, minLength: REQUEST_LINES_BATCH, periodicFlush: REQUEST_LINES_FLUSH_MS });
+if (requestLines) process.on('exit', () => requestLines.flushSync());
+const requestLogger = requestLines ? pino(lineOptions, requestLines) : logger;
 /** The primary of several workers (src/workers.ts), or the issuer itself. */
 async function main(logger: Logger): Promise<void> {
   if (cluster.isPrimary) {
