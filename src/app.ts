@@ -1,5 +1,7 @@
 // createApp: the Koa application. Own routes first (health, interactions), then the mounted
 // provider, which answers everything else under the issuer.
+import type { RequestListener } from 'node:http';
+
 import Koa from 'koa';
 import Router from '@koa/router';
 import type Provider from 'oidc-provider';
@@ -15,11 +17,11 @@ import type { KeyRing } from './provider/key_ring.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { createErrorHandler } from './error_handler.ts';
 import { createStoreUnavailableHandler } from './store_unavailable.ts';
-import { createSecurityHeaders } from './security_headers.ts';
+import { createSecurityHeaders, securityHeaderList } from './security_headers.ts';
 import { instrumentStore } from './observability/instrumented_store.ts';
 import { createMetrics } from './observability/metrics.ts';
 import type { Metrics } from './observability/metrics.ts';
-import { createRequestLog } from './observability/request_log.ts';
+import { createRequestLog, createRequestRecorder } from './observability/request_log.ts';
 import { createTenantSettings } from './tenant/settings.ts';
 import { createClientIdMetadataDocumentHooks } from './provider/client_id_metadata_document.ts';
 import { auditSettingChanges } from './tenant/audit.ts';
@@ -43,6 +45,8 @@ export type AppDeps = {
   config: Config;
   store: Store;
   logger: Logger;
+  /** The one line per request (src/observability/request_log.ts); defaults to `logger`. */
+  requestLogger?: Logger;
   /** Defaults to a registry of this app's own. */
   metrics?: Metrics;
   /** True once a stop signal arrived (src/shutdown.ts): /readyz answers 503 from then on. */
@@ -51,6 +55,8 @@ export type AppDeps = {
 
 export type Issuer = {
   app: Koa;
+  /** What the HTTP server runs: discovery and the JWKS from prepared bytes, everything else `app`. */
+  listener: RequestListener;
   provider: Provider;
   tenant: TenantSettingsService;
   metrics: Metrics;
@@ -148,12 +154,15 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.silent = true;
 
   pinIssuerOrigin(app, config.issuer);
-  app.use(createRequestLog({ logger, metrics }));
+  const recorder = createRequestRecorder({ logger: deps.requestLogger ?? logger, metrics });
+  const securityHeaders = securityHeaderList();
+  // Discovery and the JWKS from prepared bytes; a change of flags or keys runs the chain below once.
+  const metadata = createMetadataCache({ routes, tenant, keys, recorder, securityHeaders });
+  app.use(createRequestLog(recorder));
   app.use(createErrorHandler(logger));
   app.use(createStoreUnavailableHandler(logger));
-  app.use(createSecurityHeaders());
-  // Discovery and the JWKS from prepared bytes; a change of flags or keys runs the chain below once.
-  app.use(createMetadataCache({ routes, tenant, keys }));
+  app.use(createSecurityHeaders(securityHeaders));
+  app.use(metadata.middleware);
 
   // Each router runs only for the paths it can match (as @koa/router matches: any case, an
   // optional trailing slash), instead of trying every route and its allowed methods on every
@@ -178,5 +187,6 @@ export async function createApp(deps: AppDeps): Promise<Issuer> {
   app.use(createTokenJsonBody({ isToken: (ctx) => routes.of(ctx) === 'token' }));
   for (const middleware of provider.middleware) app.use(middleware);
 
-  return { app, provider, tenant, metrics, keys, stop: () => keys.stop(), reloadTenantFlags };
+  const listener = metadata.listener(app.callback());
+  return { app, listener, provider, tenant, metrics, keys, stop: () => keys.stop(), reloadTenantFlags };
 }

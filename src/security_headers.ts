@@ -55,8 +55,7 @@ export function securityHeaderList(): Array<[name: string, value: string]> {
   return [...headers];
 }
 
-export function createSecurityHeaders() {
-  const headers = securityHeaderList();
+export function createSecurityHeaders(headers: ReadonlyArray<readonly [string, string]> = securityHeaderList()) {
   return function securityHeaders(ctx: Context, next: Next): Promise<void> {
     const { res } = ctx;
     for (const [name, value] of headers) res.setHeader(name, value);

@@ -4,10 +4,12 @@
 // refresh; and the prepared bytes follow a flag flip (within a second) and a key rotation (within
 // the refresh) on another instance of the same tenant.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { startIssuer } from './support/issuer.ts';
+import { captureLogs } from './support/log_capture.ts';
 import type { RunningIssuer } from './support/issuer.ts';
 import { managementToken, setRegistrationFlag } from './support/management.ts';
 import { useTempDir } from './support/temp_dir.ts';
@@ -121,6 +123,87 @@ describe('discovery and the JWKS from prepared bytes', () => {
     const jwks = (await (await get(second, JWKS[0]!, { 'if-none-match': before })).json()) as { keys: Array<{ kid: string; d?: string }> };
     assert.deepEqual(jwks.keys.map((k) => k.kid), next);
     assert.ok(jwks.keys.every((k) => k.d === undefined), 'public keys only');
+  });
+});
+
+describe('prepared bytes answered in front of the app', () => {
+  let issuer: RunningIssuer;
+  const logs = captureLogs();
+  before(async () => {
+    issuer = await startIssuer({ logger: logs.logger });
+  });
+  after(async () => {
+    await issuer?.close();
+  });
+
+  /** Every header but the ones that differ per response (Date, X-Request-Id) or per connection (fetch closes after a HEAD). */
+  const PER_RESPONSE = new Set(['date', 'x-request-id', 'connection', 'keep-alive']);
+  function headersOf(response: Response): Record<string, string> {
+    return Object.fromEntries([...response.headers].filter(([name]) => !PER_RESPONSE.has(name)));
+  }
+
+  async function count(route: string): Promise<number> {
+    const metric = await issuer.metrics.httpDuration.get();
+    return metric.values.filter((v) => v.metricName?.endsWith('_count') && v.labels.route === route).reduce((sum, v) => sum + v.value, 0);
+  }
+
+  test('the same status, headers and bytes as the app gives, with a request id, a log line and the histogram', async () => {
+    for (const [route, path] of [['discovery', DISCOVERY[3]!], ['jwks', JWKS[2]!]] as const) {
+      const origin = { origin: 'https://app.example.com' };
+      // The first request prepares the bytes through the app; the ones after it are answered in front.
+      const prepared = await get(issuer, path, origin);
+      const body = Buffer.from(await prepared.arrayBuffer());
+      const etag = prepared.headers.get('etag')!;
+      const before = await count(route);
+      const cases: Array<{ headers: Record<string, string>; method?: string; status: number; bytes: number }> = [
+        { headers: origin, status: 200, bytes: body.length },
+        { headers: {}, method: 'HEAD', status: 200, bytes: 0 },
+        { headers: { ...origin, 'if-none-match': etag }, status: 304, bytes: 0 },
+      ];
+      for (const { headers, method, status, bytes } of cases) {
+        const requestId = `fast-${route}-${status}-${method ?? 'GET'}`;
+        const response = await get(issuer, path, { ...headers, 'x-request-id': requestId }, method);
+        const received = Buffer.from(await response.arrayBuffer());
+        assert.equal(response.status, status, `${route} ${method ?? 'GET'} ${status}`);
+        assert.equal(received.length, bytes);
+        if (bytes) assert.deepEqual(received, body);
+        assert.equal(response.headers.get('x-request-id'), requestId);
+        const expected = headersOf(prepared);
+        if (status === 304) {
+          delete expected['content-type'];
+          delete expected['content-length'];
+        }
+        if (!headers.origin) expected['access-control-allow-origin'] = '*';
+        assert.deepEqual(headersOf(response), expected, `${route} ${method ?? 'GET'} ${status}`);
+        const line = logs.lines().find((l) => l.request_id === requestId);
+        assert.deepEqual({ ...line, time: undefined, duration_ms: undefined }, { level: 30, time: undefined, request_id: requestId, method: method ?? 'GET', route, status, duration_ms: undefined, msg: 'request' });
+        assert.equal(typeof line?.duration_ms, 'number');
+      }
+      assert.equal(await count(route), before + cases.length, `${route}: the histogram counted each request`);
+      // A malformed request id is replaced, as the app does.
+      const replaced = await get(issuer, path, { 'x-request-id': 'bad id with spaces' });
+      await replaced.arrayBuffer();
+      assert.match(replaced.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    }
+  });
+
+  test('other methods reach the app; a target parseurl parses as a URL is routed as the app routes it', async () => {
+    const jwks = await get(issuer, JWKS[0]!);
+    const body = await jwks.text();
+    // A fragment in the request target: Koa's ctx.path drops it, and so does the answer.
+    const fragment = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest(new URL(issuer.url), { path: '/.well-known/jwks.json#part', timeout: 5000 }, (response) => {
+        let text = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+      });
+      request.on('error', reject).end();
+    });
+    assert.deepEqual(fragment, { status: 200, body });
+    const options = await get(issuer, JWKS[0]!, { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }, 'OPTIONS');
+    assert.equal(options.status, 204);
+    const post = await get(issuer, JWKS[0]!, {}, 'POST');
+    assert.equal(post.status, 404, 'the library routes GET and HEAD only');
+    await post.arrayBuffer();
   });
 });
 

@@ -22,22 +22,36 @@ export function routeOf(ctx: Context): string {
   return ctx.status === 404 ? 'not_found' : 'other';
 }
 
-export function createRequestLog(deps: { logger: Logger; metrics: Metrics }) {
+/** The per-request bookkeeping, shared by the app and the metadata fast path (src/provider/metadata_cache.ts). */
+export type RequestRecorder = {
+  /** The request's id: the caller's X-Request-Id when it is well-formed, a new UUID otherwise. */
+  idFor(incoming: string | undefined): string;
+  /** The duration histogram and the log line, once the response is decided. */
+  record(request: { requestId: string; method: string; route: string; status: number; started: bigint }): void;
+};
+
+export function createRequestRecorder(deps: { logger: Logger; metrics: Metrics }): RequestRecorder {
   const { logger, metrics } = deps;
+  return {
+    idFor: (incoming) => (incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID()),
+    record({ requestId, method, route, status, started }) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.httpDuration.observe({ method, route, status: String(status) }, seconds);
+      logger.info({ request_id: requestId, method, route, status, duration_ms: Math.round(seconds * 1e5) / 100 }, 'request');
+    },
+  };
+}
+
+export function createRequestLog(recorder: RequestRecorder) {
   return async function requestLog(ctx: Context, next: Next): Promise<void> {
     const started = process.hrtime.bigint();
-    const incoming = ctx.get('X-Request-Id');
-    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = recorder.idFor(ctx.get('X-Request-Id'));
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
     } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeOf(ctx);
-      const status = ctx.status;
-      metrics.httpDuration.observe({ method: ctx.method, route, status: String(status) }, seconds);
-      logger.info({ request_id: requestId, method: ctx.method, route, status, duration_ms: Math.round(seconds * 1e5) / 100 }, 'request');
+      recorder.record({ requestId, method: ctx.method, route: routeOf(ctx), status: ctx.status, started });
     }
   };
 }

@@ -19,14 +19,22 @@
 //
 // Cache-Control: `public, max-age=15` as Auth0 serves its metadata; the JWKS's max-age is kept
 // below keys.refresh_ms, so that a cache never holds a key set longer than an instance would.
+//
+// Once prepared and current, the bytes are answered in front of Koa (`listener`), with the same
+// headers, request id, log line and histogram as the app gives them: a Koa context and the
+// middleware chain were most of what such a request cost (issue 15, item 2). Anything the fast
+// path is not sure of (another method, a request target parseurl would not split on its first
+// `?`, nothing prepared, a version that moved, a store that does not answer) goes to Koa.
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 
 import { StoreUnavailableError } from '../../adapters/contract.ts';
 import type { TenantSettingsService } from '../tenant/settings.ts';
 import type { KeyRing } from './key_ring.ts';
 import type { RouteResolver } from './routes.ts';
+import type { RequestRecorder } from '../observability/request_log.ts';
 
 /** Auth0's max-age for its metadata and JWKS, in seconds. */
 export const METADATA_MAX_AGE_S = 15;
@@ -55,8 +63,29 @@ function prepare(version: unknown, body: unknown, type: string): Prepared {
   return { version, bytes, etag, type };
 }
 
-export function createMetadataCache(deps: { routes: RouteResolver; tenant: TenantSettingsService; keys: Pick<KeyRing, 'document' | 'refreshMs'> }) {
-  const { routes, tenant, keys } = deps;
+/**
+ * Characters on which parseurl (Koa's ctx.path) stops splitting a request target on its first `?`
+ * and parses it as a URL instead: such targets go through Koa, so both paths route alike.
+ */
+const UNUSUAL_TARGET = /[\t\n\f\r #\u00a0\ufeff]/;
+
+export type MetadataCache = {
+  /** In the app: prepares the bytes on a miss (the chain below answers once), answers from them otherwise. */
+  middleware: Middleware;
+  /** In front of the app: answers a GET or HEAD of a prepared, current document; hands anything else to `next`. */
+  listener(next: RequestListener): RequestListener;
+};
+
+export function createMetadataCache(deps: {
+  routes: RouteResolver;
+  tenant: TenantSettingsService;
+  keys: Pick<KeyRing, 'document' | 'refreshMs'>;
+  /** The request id, log line and histogram of src/observability/request_log.ts. */
+  recorder: RequestRecorder;
+  /** The headers every response carries (src/security_headers.ts). */
+  securityHeaders: ReadonlyArray<readonly [string, string]>;
+}): MetadataCache {
+  const { routes, tenant, keys, recorder } = deps;
   const cacheControl: Record<Route, string> = {
     discovery: `public, max-age=${METADATA_MAX_AGE_S}`,
     jwks: `public, max-age=${jwksMaxAge(keys.refreshMs)}`,
@@ -92,7 +121,7 @@ export function createMetadataCache(deps: { routes: RouteResolver; tenant: Tenan
     ctx.body = entry.bytes;
   }
 
-  return async function metadataCache(ctx: Context, next: Next): Promise<void> {
+  const middleware = async function metadataCache(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     const route = routes.nameFor('GET', ctx.path);
     if (route !== 'discovery' && route !== 'jwks') return next();
@@ -108,4 +137,47 @@ export function createMetadataCache(deps: { routes: RouteResolver; tenant: Tenan
     }
     answer(ctx, route, entry);
   };
+  const securityHeaders = deps.securityHeaders.flat();
+
+  /** What `answer` and the app around it give, without a Koa context. */
+  function answerDirectly(req: IncomingMessage, res: ServerResponse, next: RequestListener, route: Route, entry: Prepared, started: bigint): void {
+    const requestId = recorder.idFor(req.headers['x-request-id'] as string | undefined);
+    const notModified = ifNoneMatchHits(req.headers['if-none-match'] ?? '', entry.etag);
+    const status = notModified ? 304 : 200;
+    const headers = ['X-Request-Id', requestId, ...securityHeaders, 'Vary', 'Origin', 'Access-Control-Allow-Origin', req.headers.origin || '*'];
+    if (!notModified) headers.push('Content-Type', entry.type);
+    headers.push('ETag', entry.etag, 'Cache-Control', cacheControl[route]);
+    if (!notModified) headers.push('Content-Length', String(entry.bytes.length));
+    try {
+      res.writeHead(status, headers);
+    } catch {
+      // A header value Node refuses to send: the app answers, as it would have.
+      return next(req, res);
+    }
+    recorder.record({ requestId, method: req.method!, route, status, started });
+    res.end(notModified || req.method === 'HEAD' ? undefined : entry.bytes);
+  }
+
+  function listener(next: RequestListener): RequestListener {
+    return (req, res) => {
+      const started = process.hrtime.bigint();
+      const { method, url = '' } = req;
+      if ((method !== 'GET' && method !== 'HEAD') || url.charCodeAt(0) !== 0x2f || UNUSUAL_TARGET.test(url)) return next(req, res);
+      const query = url.indexOf('?');
+      const route = routes.nameFor('GET', query === -1 ? url : url.slice(0, query));
+      if (route !== 'discovery' && route !== 'jwks') return next(req, res);
+      const entry = prepared.get(route);
+      if (!entry) return next(req, res);
+      if (route === 'jwks') {
+        if (entry.version !== keys.document()) return next(req, res);
+        return answerDirectly(req, res, next, route, entry, started);
+      }
+      versionOf(route).then(
+        (version) => (version !== undefined && version === entry.version ? answerDirectly(req, res, next, route, entry, started) : next(req, res)),
+        () => next(req, res),
+      );
+    };
+  }
+
+  return { middleware, listener };
 }

@@ -105,7 +105,7 @@ export async function startIssuer(options: { backend?: Backend; overrides?: Reco
   }
   const logger = options.logger ?? pino({ level: 'silent' });
   const issuer = await createApp({ config, store, logger });
-  server.on('request', issuer.app.callback());
+  server.on('request', issuer.listener);
   return {
     ...issuer,
     url,
