@@ -49,10 +49,19 @@ test('npm start runs the issuer with the server V8 flags', async () => {
   }
 });
 
+test('the Dockerfile runs the issuer with the same V8 flags and C library settings as npm start', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+  assert.deepEqual(command, ['node', ...SERVER_V8_FLAGS, 'src/main.ts']);
+  const environment = [...dockerfile.matchAll(/^ENV (.*)$/gm)].flatMap((line) => line[1]!.split(/\s+/));
+  for (const [name, value] of Object.entries(SERVER_ENV)) assert.ok(environment.includes(`${name}=${value}`), `ENV ${name}=${value} missing from the Dockerfile`);
+});
+
 test('workers get the server flags the primary lacks, and keep an operator’s own value', () => {
   assert.deepEqual(withServerFlags([]), [...SERVER_V8_FLAGS]);
-  assert.deepEqual(withServerFlags(['--max-semi-space-size=64']), ['--max-semi-space-size=64']);
-  assert.deepEqual(withServerFlags(['--max_semi_space_size=8']), ['--max_semi_space_size=8']);
-  assert.deepEqual(withServerFlags([], '--max-semi-space-size=32 --enable-source-maps'), []);
+  assert.deepEqual(withServerFlags(['--max-semi-space-size=64']), ['--max-semi-space-size=64', '--max-old-space-size=1536']);
+  assert.deepEqual(withServerFlags(['--max_semi_space_size=8']), ['--max_semi_space_size=8', '--max-old-space-size=1536']);
+  assert.deepEqual(withServerFlags([], '--max-semi-space-size=32 --enable-source-maps'), ['--max-old-space-size=1536']);
+  assert.deepEqual(withServerFlags(['--max-old-space-size=4096'], '--max-semi-space-size=32'), ['--max-old-space-size=4096']);
   assert.deepEqual(withServerFlags(['--cpu-prof']), ['--cpu-prof', ...SERVER_V8_FLAGS]);
 });
