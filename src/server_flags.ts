@@ -6,12 +6,12 @@
 // survived the last full GC before it collects again: throughput for short scripts, resident
 // memory a server keeps for good (the live heap is about 30 MB; the old generation reached
 // 110-150 MB under the bench).
-// - 16 MB semi-spaces cut about 75 MB at no throughput cost.
+// - 8 MB semi-spaces: 16 MB ones cut about 75 MB at no throughput cost, 8 MB ones 16 MB more at
+//   -7 to +5 % CPU per request (interleaved A/B, within its noise; issue 15).
 // - An old-space limit of 1536 MB sits below the 2 GiB at which V8 allows that factor of 4: it
 //   grows the old generation by about 1.8 times instead. About 55 MB less resident memory after
-//   load, at 0-4 % more CPU per request (interleaved A/B, issue 15); 1024 MB or less, or 8 MB
-//   semi-spaces, saved 5-20 MB more at 5-15 % more CPU.
-export const SERVER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--max-old-space-size=1536'];
+//   load, at 0-4 % more CPU per request; 1024 MB or less saved 5-10 MB more at 5-15 % more CPU.
+export const SERVER_V8_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=1536'];
 
 /**
  * The C library's settings, as environment (read when the process starts, so `npm start` and the
