@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 
 import type { PreloadReport } from './preload.ts';
-import type { Row, ServerSummary, Target } from './report.ts';
+import type { PreloadRun, Row, ServerSummary, Target } from './report.ts';
 import { overheadTable, preloadTable, ratio, resultsTable, serversTable, STORES, targetLines } from './report.ts';
 import { ROOT } from './servers.ts';
 import { ENV_OVERRIDES } from '../src/config.ts';
@@ -42,7 +42,7 @@ export type ResultsInput = {
   /** The 1-minute load average when the run began (other work on the machine). */
   loadAverage: number;
   /** --preload=N runs, if any. */
-  preloads?: Array<{ server: string; label: string; report: PreloadReport }>;
+  preloads?: Array<PreloadRun & { report: PreloadReport }>;
 };
 
 function scaling(rows: Row[]): string[] {

@@ -10,7 +10,11 @@
 // register, authorize, token, userinfo, code, refresh, well_known (bench/scenarios.ts).
 //
 // --preload=N: after the scenarios, fill the store of the issuer over SQLite and over Redis with N
-// clients, sessions, grants and access tokens (bench/preload.ts) and run every scenario again.
+// clients, sessions, grants and access tokens (bench/preload.ts) and run every scenario again, in
+// short rounds taken in turn with a twin issuer over an empty store of its own (another SQLite
+// file, another redis-server): item 5 compares the two medians, measured in the same minutes, so
+// that the machine's drift between the two passes does not count as growth (two full runs of the
+// earlier before/after comparison differed by more than the 10 % the target allows).
 //
 // Servers (--servers=, comma-separated ids): baseline, sqlite, redis, baseline-sqlite,
 // baseline-redis, redis-silent (LOG_LEVEL=silent), redis-workers (WEB_CONCURRENCY=2, once the
@@ -64,6 +68,9 @@ const settings = {
   warmupSeconds: quick ? 1 : 3,
   seconds: quick ? 3 : 15,
   countedRequests: quick ? 200 : 1000,
+  /** --preload: rounds per scenario, each server in turn, and each round's length. */
+  preloadRounds: 3,
+  preloadRoundSeconds: quick ? 2 : 5,
 };
 const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick);
 const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
@@ -112,7 +119,7 @@ for (const name of named ?? []) {
 const plans = allPlans.filter((p) => (named ? named.includes(p.id) || named.includes(p.name) || (args.diagnostics === true && p.id.startsWith('redis-')) : p.runs));
 
 const rows: Row[] = [];
-const preloads: Array<{ server: string; label: string; report: PreloadReport }> = [];
+const preloads: Array<{ server: string; label: string; zero: string; report: PreloadReport }> = [];
 /** The issuer plans whose store --preload fills (the baseline's is an in-memory LRU of 1000 entries). */
 function preloadTargetOf(plan: ServerPlan): PreloadTarget | undefined {
   if (plan.name === 'sqlite') return { kind: 'sqlite', file: plan.env.SQLITE_FILE! };
@@ -122,6 +129,60 @@ function preloadTargetOf(plan: ServerPlan): PreloadTarget | undefined {
 const servers: ServerSummary[] = [];
 const profiles: string[] = [];
 const counter: RedisCounter = await createRedisCounter(redis.url);
+/** The twins' redis-server (--preload): the preloaded keys are not in it. */
+let twinRedis: Awaited<ReturnType<typeof startRedis>> | undefined;
+
+/** The environment of a preloaded server's twin: the same issuer over an empty store of its own. */
+async function twinEnv(plan: ServerPlan, target: PreloadTarget): Promise<Record<string, string>> {
+  if (target.kind === 'sqlite') return { ...plan.env, SQLITE_FILE: join(dir, `${plan.id}-twin`, 'issuer.sqlite') };
+  if (!twinRedis) {
+    mkdirSync(join(dir, 'redis-twin'));
+    twinRedis = await startRedis({ dir: join(dir, 'redis-twin') });
+  }
+  return { ...plan.env, REDIS_URL: twinRedis.url };
+}
+
+type Side = { label: string; server: Awaited<ReturnType<typeof startServer>>; redisPid?: () => number | undefined };
+
+/**
+ * Every scenario on both sides, in rounds taken in turn (the order flips each round); each
+ * side's row is its median round by req/s, with the errors of all its rounds.
+ */
+async function interleaved(sides: [Side, Side]): Promise<void> {
+  for (const scenario of scenarios) {
+    const requests = new Map<string, ReturnType<typeof scenario.requests>>();
+    const rounds = new Map<string, Array<Pick<Row, 'load' | 'cpu'>>>();
+    for (const side of sides) {
+      requests.set(side.label, scenario.requests(await prepareSession(side.server.url)));
+      rounds.set(side.label, []);
+      await runLoad(side.server.url, requests.get(side.label)!, { connections: settings.connections, seconds: settings.warmupSeconds });
+    }
+    for (let round = 0; round < settings.preloadRounds; round++) {
+      for (const side of round % 2 ? [...sides].reverse() : sides) {
+        const redisPid = side.redisPid?.() ?? 0;
+        const before = { server: side.server.cpuMs(), redis: cpuMs(redisPid), bench: process.cpuUsage() };
+        const load = await runLoad(side.server.url, requests.get(side.label)!, { connections: settings.connections, seconds: settings.preloadRoundSeconds });
+        const bench = process.cpuUsage(before.bench);
+        rounds.get(side.label)!.push({
+          load,
+          cpu: {
+            server: (side.server.cpuMs() - before.server) / load.requests,
+            redis: side.redisPid ? (cpuMs(redisPid) - before.redis) / load.requests : undefined,
+            loadGenerator: (bench.user + bench.system) / 1000 / load.requests,
+          },
+        });
+      }
+    }
+    for (const side of sides) {
+      const all = rounds.get(side.label)!;
+      const median = [...all].sort((a, b) => a.load.rps - b.load.rps)[Math.floor(all.length / 2)]!;
+      const errors = all.reduce((sum, r) => sum + r.load.errors, 0);
+      const row: Row = { scenario: scenario.id, title: scenario.title, server: side.label, load: { ...median.load, errors, sample: median.load.sample ?? all.find((r) => r.load.sample)?.load.sample }, cpu: median.cpu };
+      rows.push(row);
+      log(`  ${scenario.id.padEnd(10)} ${side.label.padEnd(24)} ${row.load.rps.toFixed(0).padStart(6)} req/s (median of ${all.map((r) => r.load.rps.toFixed(0)).join(', ')})  CPU/req ${row.cpu.server.toFixed(2)} ms  errors ${errors}${row.load.sample ? `  e.g. ${row.load.sample}` : ''}`);
+    }
+  }
+}
 const started = performance.now();
 // Other work on the machine moves every number: say how busy it was when the run began.
 const loadAverage = loadavg()[0]!;
@@ -166,13 +227,20 @@ try {
       if (preloadCount > 0 && target) {
         const report = await preload(target, await prepareSession(server.url), preloadCount, log);
         const label = `${plan.name}, N=${preloadCount}`;
+        const zero = `${plan.name}, N=0 (twin)`;
         // The copies are what the issuer would store: it accepts a preloaded token.
         const probe = await fetch(new URL('userinfo', server.url), { headers: { authorization: `Bearer ${report.sampleAccessToken}` } });
         if (probe.status !== 200) throw new Error(`preload: the issuer refused a preloaded access token at /userinfo (${probe.status} ${await probe.text()})`);
         await probe.arrayBuffer();
-        preloads.push({ server: plan.name, label, report });
-        log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload`);
-        await runScenarios(label);
+        preloads.push({ server: plan.name, label, zero, report });
+        log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload; each scenario in ${settings.preloadRounds} rounds of ${settings.preloadRoundSeconds} s in turn with ${zero}`);
+        const twin = await startServer({ name: `${plan.id}-twin`, entry: plan.entry, env: await twinEnv(plan, target), nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir });
+        try {
+          const redisPid = plan.redis ? { main: () => redis.pid(), twin: () => twinRedis?.pid() } : undefined;
+          await interleaved([{ label, server, redisPid: redisPid?.main }, { label: zero, server: twin, redisPid: redisPid?.twin }]);
+        } finally {
+          await twin.stop();
+        }
         servers.push({ server: label, readyMs: server.readyMs, atReady, afterRun: server.memory() });
       }
     } finally {
@@ -188,6 +256,7 @@ try {
 } finally {
   await counter.close();
   await redis.stop();
+  await twinRedis?.stop();
 }
 
 const targets = evaluateTargets(rows, servers, preloads);
