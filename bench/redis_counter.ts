@@ -36,10 +36,6 @@ export type RedisCounter = {
 
 export async function createRedisCounter(url: string): Promise<RedisCounter> {
   const stats = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  const monitorClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  const monitor = await monitorClient.monitor();
-  let listener: ((args: string[], source: string) => void) | undefined;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => listener?.(args, source));
 
   async function commandStats(): Promise<Record<string, number>> {
     return parseCommandStats(await stats.info('commandstats'));
@@ -57,28 +53,36 @@ export async function createRedisCounter(url: string): Promise<RedisCounter> {
       let marker = '';
       let markerSeen: () => void = () => {};
       const seen = new Promise<void>((resolve) => (markerSeen = resolve));
-      listener = (args, source) => {
-        const name = String(args[0] ?? '').toLowerCase();
-        if (name === 'echo' && args[1] === marker) return markerSeen();
-        if (source === 'lua' || OWN_COMMANDS.has(name)) return;
-        sentByName[name] = (sentByName[name] ?? 0) + 1;
-      };
-      const before = await commandStats();
-      await work();
-      // Every command the work caused is in the MONITOR stream before this one.
-      marker = `bench-marker-${Date.now()}`;
-      await stats.echo(marker);
-      await seen;
-      listener = undefined;
-      const after = await commandStats();
+      // Attached for this pass only (it was once attached for the whole run: every timed run over
+      // Redis then paid for the stream, and so did the load generator that parsed it).
+      const monitorClient = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+      // monitor() answers with a connection of its own.
+      const monitor = await monitorClient.monitor();
+      let after: Record<string, number>;
+      let before: Record<string, number>;
+      try {
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          const name = String(args[0] ?? '').toLowerCase();
+          if (name === 'echo' && args[1] === marker) return markerSeen();
+          if (source === 'lua' || OWN_COMMANDS.has(name)) return;
+          sentByName[name] = (sentByName[name] ?? 0) + 1;
+        });
+        before = await commandStats();
+        await work();
+        // Every command the work caused is in the MONITOR stream before this one.
+        marker = `bench-marker-${Date.now()}`;
+        await stats.echo(marker);
+        await seen;
+        after = await commandStats();
+      } finally {
+        monitor.disconnect();
+        monitorClient.disconnect();
+      }
       const sent = Object.values(sentByName).reduce((a, b) => a + b, 0);
       const perOp = Object.fromEntries(Object.entries(sentByName).map(([name, n]) => [name, n / operations]));
       return { sent: sent / operations, executed: total(before, after) / operations, sentByName: perOp };
     },
     async close() {
-      // monitor() answers with a connection of its own.
-      monitor.disconnect();
-      monitorClient.disconnect();
       await stats.quit();
     },
   };
