@@ -104,21 +104,25 @@ export function createMetadataCache(deps: {
     }
   }
 
-  function answer(ctx: Context, route: Route, entry: Prepared): void {
+  /**
+   * The status and the headers of the answer from `entry` (the request id and the security
+   * headers come from the layers around it), for both ways of sending it.
+   */
+  function answerFor(route: Route, entry: Prepared, origin: string | undefined, ifNoneMatch: string | undefined): { status: 200 | 304; headers: string[] } {
+    const notModified = ifNoneMatchHits(ifNoneMatch ?? '', entry.etag);
     // What the library's CORS.open gives these routes: any origin, no credentials.
-    ctx.vary('Origin');
-    ctx.set('Access-Control-Allow-Origin', ctx.get('Origin') || '*');
-    ctx.set('ETag', entry.etag);
-    ctx.set('Cache-Control', cacheControl[route]);
+    const headers = ['Vary', 'Origin', 'Access-Control-Allow-Origin', origin || '*', 'ETag', entry.etag, 'Cache-Control', cacheControl[route]];
+    if (notModified) return { status: 304, headers };
+    headers.push('Content-Type', entry.type, 'Content-Length', String(entry.bytes.length));
+    return { status: 200, headers };
+  }
+
+  function answer(ctx: Context, route: Route, entry: Prepared): void {
+    const { status, headers } = answerFor(route, entry, ctx.get('Origin'), ctx.get('If-None-Match'));
+    for (let i = 0; i < headers.length; i += 2) ctx.set(headers[i]!, headers[i + 1]!);
     ctx.state.route = route;
-    if (ifNoneMatchHits(ctx.get('If-None-Match'), entry.etag)) {
-      ctx.status = 304;
-      ctx.body = null;
-      return;
-    }
-    ctx.status = 200;
-    ctx.type = entry.type;
-    ctx.body = entry.bytes;
+    ctx.status = status;
+    ctx.body = status === 304 ? null : entry.bytes;
   }
 
   const middleware = async function metadataCache(ctx: Context, next: Next): Promise<void> {
@@ -142,20 +146,15 @@ export function createMetadataCache(deps: {
   /** What `answer` and the app around it give, without a Koa context. */
   function answerDirectly(req: IncomingMessage, res: ServerResponse, next: RequestListener, route: Route, entry: Prepared, started: bigint): void {
     const requestId = recorder.idFor(req.headers['x-request-id'] as string | undefined);
-    const notModified = ifNoneMatchHits(req.headers['if-none-match'] ?? '', entry.etag);
-    const status = notModified ? 304 : 200;
-    const headers = ['X-Request-Id', requestId, ...securityHeaders, 'Vary', 'Origin', 'Access-Control-Allow-Origin', req.headers.origin || '*'];
-    if (!notModified) headers.push('Content-Type', entry.type);
-    headers.push('ETag', entry.etag, 'Cache-Control', cacheControl[route]);
-    if (!notModified) headers.push('Content-Length', String(entry.bytes.length));
+    const { status, headers } = answerFor(route, entry, req.headers.origin, req.headers['if-none-match']);
     try {
-      res.writeHead(status, headers);
+      res.writeHead(status, ['X-Request-Id', requestId, ...securityHeaders, ...headers]);
     } catch {
       // A header value Node refuses to send: the app answers, as it would have.
       return next(req, res);
     }
     recorder.record({ requestId, method: req.method!, route, status, started });
-    res.end(notModified || req.method === 'HEAD' ? undefined : entry.bytes);
+    res.end(status === 304 || req.method === 'HEAD' ? undefined : entry.bytes);
   }
 
   function listener(next: RequestListener): RequestListener {
