@@ -33,7 +33,7 @@ export function machineLines(): string[] {
 
 export type ResultsInput = {
   command: string;
-  settings: { connections: number; warmupSeconds: number; seconds: number; countedRequests: number };
+  settings: { connections: number; warmupSeconds: number; seconds: number; countedRequests: number; rounds: number; roundSeconds: number };
   rows: Row[];
   servers: ServerSummary[];
   targets: Target[];
@@ -95,9 +95,11 @@ export function resultsMarkdown(input: ResultsInput): string {
       ? [
           'Bare oidc-provider over the project\'s SQLite and Redis adapters (`BASELINE_SQLITE_FILE`, `BASELINE_REDIS_URL`, bench/baseline.ts)',
           'against the issuer over the same store, in the same run: what the extension costs, with what the store costs on these',
-          'shared cores on both sides (issue 15, item 1: the issuer\'s CPU per request at most 1.2x the bare library\'s).',
+          'shared cores on both sides (issue 15, item 1: the issuer\'s CPU per request at most 1.2x the bare library\'s). When both run,',
+          `the two servers take each scenario in turn, ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s each (the order flips every round), right after the`,
+          'issuer\'s own pass; each row is its median round by req/s, so that the machine\'s drift between two passes does not count.',
           '',
-          resultsTable(input.rows.filter((r) => STORES.some((store) => store.bare === r.server)), input.rows),
+          resultsTable(input.rows.filter((r) => STORES.some((store) => store.bare === r.server || store.paired === r.server)), input.rows),
           '',
           overheadTable(input.rows)!,
           '',

@@ -2,7 +2,9 @@
 // SQLite and over Redis, against bare oidc-provider (bench/baseline.ts) in the same run: with its
 // in-memory adapter (`baseline`, the "× baseline" ratios), and over the project's SQLite and Redis
 // adapters (`baseline-sqlite`, `baseline-redis`: issue 15's extension cost, CPU per request of the
-// issuer against the bare library over the same store).
+// issuer against the bare library over the same store). When the issuer over a store runs too, the
+// bare library over it takes each scenario in turn with that issuer, in short rounds right after
+// the issuer's own pass (`interleaved`), instead of a pass of its own minutes away.
 //
 // Each server is a child process on 127.0.0.1 (its memory and CPU its own); autocannon runs in
 // this process, on the same 2 cores. Per server and scenario: a warm-up, for Redis a counting
@@ -68,9 +70,9 @@ const settings = {
   warmupSeconds: quick ? 1 : 3,
   seconds: quick ? 3 : 15,
   countedRequests: quick ? 200 : 1000,
-  /** --preload: rounds per scenario, each server in turn, and each round's length. */
-  preloadRounds: 3,
-  preloadRoundSeconds: quick ? 2 : 5,
+  /** Pairs measured in turn (item 1's issuer and bare library, --preload's N and twin): rounds per scenario, and each round's length. */
+  rounds: 3,
+  roundSeconds: quick ? 2 : 5,
 };
 const diagnostics = args['no-diagnostics'] ? false : (args.diagnostics ?? !quick);
 const out = args.out ?? (quick ? undefined : join(ROOT, 'bench/results.md'));
@@ -118,6 +120,19 @@ for (const name of named ?? []) {
 // --servers names exactly what runs (--diagnostics adds the two diagnostic runs to them).
 const plans = allPlans.filter((p) => (named ? named.includes(p.id) || named.includes(p.name) || (args.diagnostics === true && p.id.startsWith('redis-')) : p.runs));
 
+/**
+ * Item 1 (the extension's own cost): the bare library over a store runs in turn with the issuer
+ * over the same store, right after the issuer's own pass, when both are in the run (alone, it
+ * runs a pass of its own like any server). One pass after the other carried the machine's drift
+ * between them into the ratio, as it did for item 5 before its twin.
+ */
+const pairedBare = new Map(STORES.flatMap((store) => {
+  const issuer = plans.find((p) => p.name === store.issuer);
+  const bare = plans.find((p) => p.id === store.bareId);
+  return issuer && bare ? [[issuer.id, { store, bare }] as const] : [];
+}));
+const pairedBareIds = new Set([...pairedBare.values()].map(({ bare }) => bare.id));
+
 const rows: Row[] = [];
 const preloads: Array<{ server: string; label: string; zero: string; report: PreloadReport }> = [];
 /** The issuer plans whose store --preload fills (the baseline's is an in-memory LRU of 1000 entries). */
@@ -142,7 +157,8 @@ async function twinEnv(plan: ServerPlan, target: PreloadTarget): Promise<Record<
   return { ...plan.env, REDIS_URL: twinRedis.url };
 }
 
-type Side = { label: string; server: Awaited<ReturnType<typeof startServer>>; redisPid?: () => number | undefined };
+/** `redisPid`: its redis-server, whose CPU is counted; `count`: count its Redis commands (bench/redis_counter.ts: on the main redis-server). */
+type Side = { label: string; server: Awaited<ReturnType<typeof startServer>>; redisPid?: () => number | undefined; count?: boolean };
 
 /**
  * Every scenario on both sides, in rounds taken in turn (the order flips each round); each
@@ -152,16 +168,25 @@ async function interleaved(sides: [Side, Side]): Promise<void> {
   for (const scenario of scenarios) {
     const requests = new Map<string, ReturnType<typeof scenario.requests>>();
     const rounds = new Map<string, Array<Pick<Row, 'load' | 'cpu'>>>();
+    const commands = new Map<string, Row['commands']>();
     for (const side of sides) {
-      requests.set(side.label, scenario.requests(await prepareSession(side.server.url)));
+      const sideRequests = scenario.requests(await prepareSession(side.server.url));
+      requests.set(side.label, sideRequests);
       rounds.set(side.label, []);
-      await runLoad(side.server.url, requests.get(side.label)!, { connections: settings.connections, seconds: settings.warmupSeconds });
+      await runLoad(side.server.url, sideRequests, { connections: settings.connections, seconds: settings.warmupSeconds });
+      if (side.count) {
+        const n = settings.countedRequests;
+        commands.set(side.label, await counter.count(n, async () => {
+          const counted = await runLoad(side.server.url, sideRequests, { connections: settings.connections, amount: n });
+          if (counted.errors) throw new Error(`${side.label} ${scenario.id}: ${counted.errors} errors in the counting pass: ${counted.sample}`);
+        }));
+      }
     }
-    for (let round = 0; round < settings.preloadRounds; round++) {
+    for (let round = 0; round < settings.rounds; round++) {
       for (const side of round % 2 ? [...sides].reverse() : sides) {
         const redisPid = side.redisPid?.() ?? 0;
         const before = { server: side.server.cpuMs(), redis: cpuMs(redisPid), bench: process.cpuUsage() };
-        const load = await runLoad(side.server.url, requests.get(side.label)!, { connections: settings.connections, seconds: settings.preloadRoundSeconds });
+        const load = await runLoad(side.server.url, requests.get(side.label)!, { connections: settings.connections, seconds: settings.roundSeconds });
         const bench = process.cpuUsage(before.bench);
         rounds.get(side.label)!.push({
           load,
@@ -177,7 +202,7 @@ async function interleaved(sides: [Side, Side]): Promise<void> {
       const all = rounds.get(side.label)!;
       const median = [...all].sort((a, b) => a.load.rps - b.load.rps)[Math.floor(all.length / 2)]!;
       const errors = all.reduce((sum, r) => sum + r.load.errors, 0);
-      const row: Row = { scenario: scenario.id, title: scenario.title, server: side.label, load: { ...median.load, errors, sample: median.load.sample ?? all.find((r) => r.load.sample)?.load.sample }, cpu: median.cpu };
+      const row: Row = { scenario: scenario.id, title: scenario.title, server: side.label, load: { ...median.load, errors, sample: median.load.sample ?? all.find((r) => r.load.sample)?.load.sample }, commands: commands.get(side.label), cpu: median.cpu };
       rows.push(row);
       log(`  ${scenario.id.padEnd(10)} ${side.label.padEnd(24)} ${row.load.rps.toFixed(0).padStart(6)} req/s (median of ${all.map((r) => r.load.rps.toFixed(0)).join(', ')})  CPU/req ${row.cpu.server.toFixed(2)} ms  errors ${errors}${row.load.sample ? `  e.g. ${row.load.sample}` : ''}`);
     }
@@ -191,6 +216,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 log(`bench: ${quick ? 'quick' : 'full'} run (load average ${loadAverage.toFixed(2)} at start), ${settings.connections} connections, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s per scenario, ${plans.length} servers, ${scenarios.length} scenarios`);
 try {
   for (const plan of plans) {
+    if (pairedBareIds.has(plan.id)) continue;
     const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
     const atReady = server.memory();
     log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
@@ -224,6 +250,24 @@ try {
     try {
       await runScenarios(plan.name);
       servers.push({ server: plan.name, readyMs: server.readyMs, atReady, afterRun: server.memory() });
+      const pair = pairedBare.get(plan.id);
+      if (pair) {
+        const { store, bare } = pair;
+        const bareServer = await startServer({ name: bare.name.replace(/[^a-z0-9]+/gi, '-'), entry: bare.entry, env: bare.env, nodeArgs: bare.nodeArgs, readyLine: bare.readyLine, readyPath: bare.readyPath, readyCount: bare.readyCount, dir, profile: args.profile });
+        const bareAtReady = bareServer.memory();
+        log(`${bare.name}: ready in ${bareServer.readyMs.toFixed(0)} ms; each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
+        try {
+          const redisPid = plan.redis ? () => redis.pid() : undefined;
+          await interleaved([
+            { label: store.paired, server, redisPid, count: plan.redis },
+            { label: bare.name, server: bareServer, redisPid, count: bare.redis },
+          ]);
+          servers.push({ server: bare.name, readyMs: bareServer.readyMs, atReady: bareAtReady, afterRun: bareServer.memory() });
+        } finally {
+          await bareServer.stop();
+        }
+        if (bareServer.profileDir) profiles.push(...[`${bare.name}:`, ...summarizeProfiles(bareServer.profileDir, ROOT), '']);
+      }
       if (preloadCount > 0 && target) {
         const report = await preload(target, await prepareSession(server.url), preloadCount, log);
         const label = `${plan.name}, N=${preloadCount}`;
@@ -233,7 +277,7 @@ try {
         if (probe.status !== 200) throw new Error(`preload: the issuer refused a preloaded access token at /userinfo (${probe.status} ${await probe.text()})`);
         await probe.arrayBuffer();
         preloads.push({ server: plan.name, label, zero, report });
-        log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload; each scenario in ${settings.preloadRounds} rounds of ${settings.preloadRoundSeconds} s in turn with ${zero}`);
+        log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload; each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with ${zero}`);
         const twin = await startServer({ name: `${plan.id}-twin`, entry: plan.entry, env: await twinEnv(plan, target), nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir });
         try {
           const redisPid = plan.redis ? { main: () => redis.pid(), twin: () => twinRedis?.pid() } : undefined;
