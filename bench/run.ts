@@ -124,7 +124,9 @@ const plans = allPlans.filter((p) => (named ? named.includes(p.id) || named.incl
  * Item 1 (the extension's own cost): the bare library over a store runs in turn with the issuer
  * over the same store, right after the issuer's own pass, when both are in the run (alone, it
  * runs a pass of its own like any server). One pass after the other carried the machine's drift
- * between them into the ratio, as it did for item 5 before its twin.
+ * between them into the ratio, as it did for item 5 before its twin. A second instance of the
+ * memory baseline, when it runs, takes its turn too: items 2 and 3 (ratios to the memory
+ * baseline's req/s) then come from the same minutes.
  */
 const pairedBare = new Map(STORES.flatMap((store) => {
   const issuer = plans.find((p) => p.name === store.issuer);
@@ -132,6 +134,7 @@ const pairedBare = new Map(STORES.flatMap((store) => {
   return issuer && bare ? [[issuer.id, { store, bare }] as const] : [];
 }));
 const pairedBareIds = new Set([...pairedBare.values()].map(({ bare }) => bare.id));
+const memoryBaseline = plans.find((p) => p.id === 'baseline');
 
 const rows: Row[] = [];
 const preloads: Array<{ server: string; label: string; zero: string; report: PreloadReport }> = [];
@@ -164,7 +167,7 @@ type Side = { label: string; server: Awaited<ReturnType<typeof startServer>>; re
  * Every scenario on both sides, in rounds taken in turn (the order flips each round); each
  * side's row is its median round by req/s, with the errors of all its rounds.
  */
-async function interleaved(sides: [Side, Side]): Promise<void> {
+async function interleaved(sides: Side[]): Promise<void> {
   for (const scenario of scenarios) {
     const requests = new Map<string, ReturnType<typeof scenario.requests>>();
     const rounds = new Map<string, Array<Pick<Row, 'load' | 'cpu'>>>();
@@ -255,16 +258,19 @@ try {
         const { store, bare } = pair;
         const bareServer = await startServer({ name: bare.name.replace(/[^a-z0-9]+/gi, '-'), entry: bare.entry, env: bare.env, nodeArgs: bare.nodeArgs, readyLine: bare.readyLine, readyPath: bare.readyPath, readyCount: bare.readyCount, dir, profile: args.profile });
         const bareAtReady = bareServer.memory();
-        log(`${bare.name}: ready in ${bareServer.readyMs.toFixed(0)} ms; each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
+        const memoryServer = memoryBaseline && await startServer({ name: `baseline-with-${plan.id}`, entry: memoryBaseline.entry, env: memoryBaseline.env, nodeArgs: memoryBaseline.nodeArgs, readyLine: memoryBaseline.readyLine, readyPath: memoryBaseline.readyPath, dir });
+        log(`${bare.name}${memoryServer ? ` and ${store.memory}` : ''}: each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
         try {
           const redisPid = plan.redis ? () => redis.pid() : undefined;
           await interleaved([
             { label: store.paired, server, redisPid, count: plan.redis },
             { label: bare.name, server: bareServer, redisPid, count: bare.redis },
+            ...(memoryServer ? [{ label: store.memory, server: memoryServer }] : []),
           ]);
           servers.push({ server: bare.name, readyMs: bareServer.readyMs, atReady: bareAtReady, afterRun: bareServer.memory() });
         } finally {
           await bareServer.stop();
+          await memoryServer?.stop();
         }
         if (bareServer.profileDir) profiles.push(...[`${bare.name}:`, ...summarizeProfiles(bareServer.profileDir, ROOT), '']);
       }
