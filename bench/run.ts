@@ -161,7 +161,13 @@ async function twinEnv(plan: ServerPlan, target: PreloadTarget): Promise<Record<
 }
 
 /** `redisPid`: its redis-server, whose CPU is counted; `count`: count its Redis commands (bench/redis_counter.ts: on the main redis-server). */
-type Side = { label: string; server: Awaited<ReturnType<typeof startServer>>; redisPid?: () => number | undefined; count?: boolean };
+type Server = Awaited<ReturnType<typeof startServer>>;
+type Side = { label: string; server: Server; redisPid?: () => number | undefined; count?: boolean };
+
+/** A plan's server (its entry, flags and readiness); `name` and `env` for another instance of it: a twin, a second baseline. */
+function startPlan(plan: ServerPlan, instance: { name?: string; env?: Record<string, string>; profile?: boolean } = {}): Promise<Server> {
+  return startServer({ name: instance.name ?? plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: instance.env ?? plan.env, nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: instance.profile ?? false });
+}
 
 /**
  * Every scenario on both sides, in rounds taken in turn (the order flips each round); each
@@ -211,6 +217,32 @@ async function interleaved(sides: Side[]): Promise<void> {
     }
   }
 }
+/**
+ * Item 1 (and 2, 3): the bare library over the store of the issuer `plan` runs `server` ran,
+ * plus a second memory baseline when the run has one, each scenario in turn with that issuer.
+ */
+async function inTurnWithBare(plan: ServerPlan, server: Server): Promise<void> {
+  const pair = pairedBare.get(plan.id);
+  if (!pair) return;
+  const { store, bare } = pair;
+  const bareServer = await startPlan(bare, { profile: args.profile });
+  const bareAtReady = bareServer.memory();
+  const memoryServer = memoryBaseline && await startPlan(memoryBaseline, { name: `baseline-with-${plan.id}` });
+  log(`${bare.name}${memoryServer ? ` and ${store.memory}` : ''}: each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
+  try {
+    const redisPid = plan.redis ? () => redis.pid() : undefined;
+    await interleaved([
+      { label: store.paired, server, redisPid, count: plan.redis },
+      { label: bare.name, server: bareServer, redisPid, count: bare.redis },
+      ...(memoryServer ? [{ label: store.memory, server: memoryServer }] : []),
+    ]);
+    servers.push({ server: bare.name, readyMs: bareServer.readyMs, atReady: bareAtReady, afterRun: bareServer.memory() });
+  } finally {
+    await bareServer.stop();
+    await memoryServer?.stop();
+  }
+  if (bareServer.profileDir) profiles.push(...[`${bare.name}:`, ...summarizeProfiles(bareServer.profileDir, ROOT), '']);
+}
 const started = performance.now();
 // Other work on the machine moves every number: say how busy it was when the run began.
 const loadAverage = loadavg()[0]!;
@@ -220,7 +252,7 @@ log(`bench: ${quick ? 'quick' : 'full'} run (load average ${loadAverage.toFixed(
 try {
   for (const plan of plans) {
     if (pairedBareIds.has(plan.id)) continue;
-    const server = await startServer({ name: plan.name.replace(/[^a-z0-9]+/gi, '-'), entry: plan.entry, env: plan.env, nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir, profile: args.profile });
+    const server = await startPlan(plan, { profile: args.profile });
     const atReady = server.memory();
     log(`${plan.name}: ready in ${server.readyMs.toFixed(0)} ms, RSS ${atReady.rss.toFixed(0)} MiB (${server.url})`);
     const runScenarios = async (label: string) => {
@@ -253,27 +285,7 @@ try {
     try {
       await runScenarios(plan.name);
       servers.push({ server: plan.name, readyMs: server.readyMs, atReady, afterRun: server.memory() });
-      const pair = pairedBare.get(plan.id);
-      if (pair) {
-        const { store, bare } = pair;
-        const bareServer = await startServer({ name: bare.name.replace(/[^a-z0-9]+/gi, '-'), entry: bare.entry, env: bare.env, nodeArgs: bare.nodeArgs, readyLine: bare.readyLine, readyPath: bare.readyPath, readyCount: bare.readyCount, dir, profile: args.profile });
-        const bareAtReady = bareServer.memory();
-        const memoryServer = memoryBaseline && await startServer({ name: `baseline-with-${plan.id}`, entry: memoryBaseline.entry, env: memoryBaseline.env, nodeArgs: memoryBaseline.nodeArgs, readyLine: memoryBaseline.readyLine, readyPath: memoryBaseline.readyPath, dir });
-        log(`${bare.name}${memoryServer ? ` and ${store.memory}` : ''}: each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
-        try {
-          const redisPid = plan.redis ? () => redis.pid() : undefined;
-          await interleaved([
-            { label: store.paired, server, redisPid, count: plan.redis },
-            { label: bare.name, server: bareServer, redisPid, count: bare.redis },
-            ...(memoryServer ? [{ label: store.memory, server: memoryServer }] : []),
-          ]);
-          servers.push({ server: bare.name, readyMs: bareServer.readyMs, atReady: bareAtReady, afterRun: bareServer.memory() });
-        } finally {
-          await bareServer.stop();
-          await memoryServer?.stop();
-        }
-        if (bareServer.profileDir) profiles.push(...[`${bare.name}:`, ...summarizeProfiles(bareServer.profileDir, ROOT), '']);
-      }
+      await inTurnWithBare(plan, server);
       if (preloadCount > 0 && target) {
         const report = await preload(target, await prepareSession(server.url), preloadCount, log);
         const label = `${plan.name}, N=${preloadCount}`;
@@ -284,7 +296,7 @@ try {
         await probe.arrayBuffer();
         preloads.push({ server: plan.name, label, zero, report });
         log(`${label}: RSS ${server.memory().rss.toFixed(0)} MiB after the preload; each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with ${zero}`);
-        const twin = await startServer({ name: `${plan.id}-twin`, entry: plan.entry, env: await twinEnv(plan, target), nodeArgs: plan.nodeArgs, readyLine: plan.readyLine, readyPath: plan.readyPath, readyCount: plan.readyCount, dir });
+        const twin = await startPlan(plan, { name: `${plan.id}-twin`, env: await twinEnv(plan, target) });
         try {
           const redisPid = plan.redis ? { main: () => redis.pid(), twin: () => twinRedis?.pid() } : undefined;
           await interleaved([{ label, server, redisPid: redisPid?.main }, { label: zero, server: twin, redisPid: redisPid?.twin }]);
