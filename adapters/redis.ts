@@ -306,6 +306,9 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   // The connection durable writes take, then WAIT on (see the header).
   const durable = waitForReplicas && !client.isCluster ? (client as Redis).duplicate() : undefined;
   const writer: Redis | Cluster = durable ?? client;
+  // Its connection errors reach the writes that fail on it; without a listener ioredis would
+  // also print each one to stderr as an unhandled error event.
+  durable?.on('error', () => undefined);
 
   async function replicated(): Promise<void> {
     if (!durable || !waitForReplicas) return;
@@ -322,16 +325,27 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   // help, and a success closes the window early.
   let failFastUntil = 0;
 
-  // While (re)connecting, operations wait for `ready` within their deadline rather than in
-  // ioredis' offline queue (which a Cluster client does not have): one listener for them all.
-  let connected: Promise<void> | undefined;
-  function untilConnected(): Promise<void> | undefined {
+  // While (re)connecting, operations wait within their deadline rather than in ioredis' offline
+  // queue (which a Cluster client does not have): one listener for them all. They go on at
+  // `ready` and fail at the next connection error. A reconnect after a failed attempt (refused,
+  // unreachable) fails at once; one after a planned disconnect (Sentinel's failover detector
+  // drops the connection on each sentinel's +switch-master, up to one per sentinel) is waited
+  // for, so a failover that is already over does not answer 503 three more times.
+  let lastAttemptFailed = false;
+  let connected: Promise<boolean> | undefined;
+  let settleConnected: ((ok: boolean) => void) | undefined;
+  const settle = (ok: boolean) => {
+    lastAttemptFailed = !ok;
+    const resolve = settleConnected;
+    connected = settleConnected = undefined;
+    resolve?.(ok);
+  };
+  client.on('ready', () => settle(true));
+  client.on('error', () => settle(false));
+  function untilConnected(): Promise<boolean> | undefined {
     if (client.status === 'ready' || client.status === 'wait') return undefined;
     connected ??= new Promise((resolve) => {
-      client.once('ready', () => {
-        connected = undefined;
-        resolve();
-      });
+      settleConnected = resolve;
     });
     return connected;
   }
@@ -341,8 +355,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     if (Date.now() < failFastUntil) {
       throw new StoreUnavailableError(`redis ${what}: not tried, Redis timed out less than ${timeoutMs} ms ago`);
     }
-    // Known to be disconnected (between reconnect attempts): queueing would only wait.
-    if (DISCONNECTED.has(client.status)) {
+    // Known to be down (between reconnect attempts that fail): queueing would only wait.
+    if (lastAttemptFailed && DISCONNECTED.has(client.status)) {
       throw new StoreUnavailableError(`redis ${what}: not connected (${client.status})`);
     }
     const connecting = untilConnected();
@@ -357,7 +371,13 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     try {
       // An operation that gave up waiting for the connection must not run once it is back:
       // its caller was already told 503.
-      const attempt = connecting ? connecting.then(() => (timedOut ? deadline : call())) : call();
+      const attempt = connecting
+        ? connecting.then((ok) => {
+            if (timedOut) return deadline;
+            if (!ok) throw new StoreUnavailableError(`redis ${what}: the connection attempt failed`);
+            return call();
+          })
+        : call();
       const result = await Promise.race([attempt, deadline]);
       failFastUntil = 0;
       return result;

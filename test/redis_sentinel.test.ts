@@ -129,6 +129,11 @@ describe('Sentinel: suites, npm start, and a failover during registrations', () 
       assert.ok(refused.every((a) => a.status === 503), `unexpected statuses: ${[...new Set(refused.map((a) => a.status))].join(', ')}`);
       const acknowledged = answers.filter((a) => a.clientId).map((a) => a.clientId!);
       assert.ok(answers.some((a) => a.status === 201 && a.at > failedOverAt), 'registrations succeed again after the failover');
+      // Once they do, the reconnects that each sentinel's +switch-master still triggers are
+      // waited for, not answered 503.
+      const recovered = Math.min(...answers.filter((a) => a.status === 201 && a.at > killedAt).map((a) => a.at + a.ms));
+      const refusedAfter = answers.filter((a) => a.status !== 201 && a.at > recovered);
+      assert.deepEqual(refusedAfter.map((a) => `${a.status} at +${Math.round(a.at - recovered)} ms`), [], 'refused after registrations succeeded again');
 
       await readyAgain(issuer);
       const missing: string[] = [];
@@ -140,6 +145,7 @@ describe('Sentinel: suites, npm start, and a failover during registrations', () 
       const authorize = new URL('authorize', issuer.url);
       authorize.search = new URLSearchParams({ client_id: acknowledged.at(-1)!, redirect_uri: 'https://app.example.com/cb', response_type: 'id_token token', scope: 'openid', nonce: 'n-f', state: 's-f' }).toString();
       const done = await loginAndConsent(agent, await agent.navigate(authorize.href), ALICE);
+      assert.ok(done.location, `expected a redirect to the client, got ${done.status} from ${done.url}: ${done.body.slice(0, 300)}`);
       assert.ok(redirectParams(done.location).get('access_token'), done.location);
 
       const lastOkBefore = Math.max(...answers.filter((a) => a.status === 201 && a.at < killedAt).map((a) => a.at + a.ms));
