@@ -355,8 +355,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     if (Date.now() < failFastUntil) {
       throw new StoreUnavailableError(`redis ${what}: not tried, Redis timed out less than ${timeoutMs} ms ago`);
     }
-    // Known to be down (between reconnect attempts that fail): queueing would only wait.
-    if (lastAttemptFailed && DISCONNECTED.has(client.status)) {
+    // Closed, or known to be down (between reconnect attempts that fail): waiting would not help.
+    if (client.status === 'end' || (lastAttemptFailed && DISCONNECTED.has(client.status))) {
       throw new StoreUnavailableError(`redis ${what}: not connected (${client.status})`);
     }
     const connecting = untilConnected();
