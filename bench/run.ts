@@ -227,9 +227,10 @@ async function inTurnWithBare(plan: ServerPlan, server: Server): Promise<void> {
   const { store, bare } = pair;
   const bareServer = await startPlan(bare, { profile: args.profile });
   const bareAtReady = bareServer.memory();
-  const memoryServer = memoryBaseline && await startPlan(memoryBaseline, { name: `baseline-with-${plan.id}` });
-  log(`${bare.name}${memoryServer ? ` and ${store.memory}` : ''}: each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
+  let memoryServer: Server | undefined;
   try {
+    memoryServer = memoryBaseline && await startPlan(memoryBaseline, { name: `baseline-with-${plan.id}` });
+    log(`${bare.name}${memoryServer ? ` and ${store.memory}` : ''}: each scenario in ${settings.rounds} rounds of ${settings.roundSeconds} s in turn with the issuer (${store.paired})`);
     const redisPid = plan.redis ? () => redis.pid() : undefined;
     await interleaved([
       { label: store.paired, server, redisPid, count: plan.redis },
@@ -238,8 +239,9 @@ async function inTurnWithBare(plan: ServerPlan, server: Server): Promise<void> {
     ]);
     servers.push({ server: bare.name, readyMs: bareServer.readyMs, atReady: bareAtReady, afterRun: bareServer.memory() });
   } finally {
-    await bareServer.stop();
-    await memoryServer?.stop();
+    // Both, even when one of them fails to start or to stop; a failure to stop still fails the run.
+    const stopped = await Promise.allSettled([bareServer.stop(), memoryServer?.stop()]);
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
   }
   if (bareServer.profileDir) profiles.push(...[`${bare.name}:`, ...summarizeProfiles(bareServer.profileDir, ROOT), '']);
 }
